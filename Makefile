@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)
+
+.PHONY: setup demo test lint proto
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	$(VENV)/bin/steadyeye demo $(if $(SOURCE),--source $(SOURCE)) --frames $(or $(FRAMES),200)
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# Regenerate steadyeye/v1 from proto/ (CI checks the committed code is current).
+proto: setup
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. proto/steadyeye/v1/*.proto

@@ -1,0 +1,4 @@
+"""The shared core: the only place that knows Kafka, Redis, tracing, metrics and configuration.
+
+A service is a `Handler` plus its settings; `run_service` does everything else.
+"""

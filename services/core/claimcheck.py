@@ -1,0 +1,56 @@
+"""Claim-check: payloads above a size threshold live in Redis with a TTL, Kafka carries the key."""
+
+from __future__ import annotations
+
+import redis
+
+from services.core.errors import PoisonMessage, TransientError
+from services.core.settings import RedisSettings
+from steadyeye.v1.common_pb2 import ClaimCheck, Payload
+
+
+def connect(settings: RedisSettings) -> redis.Redis:
+    password = settings.password.get_secret_value() if settings.password else None
+    return redis.Redis.from_url(
+        settings.url, password=password, socket_timeout=5, socket_connect_timeout=5
+    )
+
+
+class PayloadStore:
+    def __init__(self, client: redis.Redis, settings: RedisSettings) -> None:
+        self._redis = client
+        self._threshold = settings.claim_check_threshold_bytes
+        self._ttl = settings.claim_check_ttl_s
+
+    def put(self, key: str, data: bytes | memoryview) -> Payload:
+        """Inline when small; otherwise SET with TTL. `key` must be deterministic (a retry
+        overwrites the same key instead of leaking a new one). A memoryview is sent without
+        copying; an image's is flattened to bytes so its length is its size."""
+        data = memoryview(data).cast("B")
+        if len(data) <= self._threshold:
+            return Payload(inline=data.tobytes())
+        try:
+            self._redis.set(key, data, ex=self._ttl)
+        except redis.RedisError as exc:
+            raise TransientError(f"redis unavailable storing {key}: {exc}") from exc
+        return Payload(claim_check=ClaimCheck(key=key, size_bytes=len(data)))
+
+    def get(self, payload: Payload) -> bytes:
+        which = payload.WhichOneof("location")
+        if which == "inline":
+            return payload.inline
+        if which is None:
+            raise PoisonMessage("payload is empty: neither inline bytes nor a claim check")
+        key = payload.claim_check.key
+        try:
+            data = self._redis.get(key)
+        except redis.RedisError as exc:
+            raise TransientError(f"redis unavailable reading {key}: {exc}") from exc
+        if data is None:
+            raise PoisonMessage(f"claim-check payload {key!r} is missing (expired or evicted)")
+        if len(data) != payload.claim_check.size_bytes:
+            raise PoisonMessage(
+                f"claim-check payload {key!r} has {len(data)} bytes, "
+                f"expected {payload.claim_check.size_bytes}"
+            )
+        return data

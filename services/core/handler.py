@@ -1,0 +1,55 @@
+"""What a service implements: a Handler that turns one input message into output records."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from google.protobuf.message import Message
+from opentelemetry import trace
+
+from services.core.errors import TransientError
+from services.core.messages import Output
+
+Result = list[Output] | Exception
+
+
+@dataclass
+class Incoming:
+    """A decoded input message and the span the loop opened for it."""
+
+    message: Message
+    span: trace.Span
+
+
+class Handler(ABC):
+    input_type: ClassVar[type[Message]]
+
+    @abstractmethod
+    def handle(self, message: Message) -> list[Output]:
+        """Raise PoisonMessage for a bad message, TransientError when a dependency is down."""
+
+    def handle_batch(self, items: list[Incoming]) -> list[Result]:
+        """One result per item, in order. Override to overlap work (inference does)."""
+        results: list[Result] = []
+        for item in items:
+            if results and isinstance(results[-1], TransientError):
+                results.append(results[-1])  # a dependency is down: don't hammer it per message
+                continue
+            with trace.use_span(item.span, end_on_exit=False):
+                try:
+                    results.append(self.handle(item.message))
+                except Exception as exc:
+                    results.append(exc)
+        return results
+
+    def before_commit(self) -> None:
+        """Outputs of the batch are acknowledged; offsets are committed next. Persist state
+        here (not in handle) so stored state never runs ahead of what was published."""
+
+    def on_rebalance(self) -> None:
+        """Partitions moved: state cached for keys now owned elsewhere may be stale."""
+
+    def close(self) -> None:
+        """Release clients; called once after the loop has drained."""

@@ -1,0 +1,73 @@
+"""Kafka clients built from KafkaSettings, so no service passes broker options by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+
+from services.core.settings import KafkaSettings
+
+
+def _common(settings: KafkaSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        if settings.sasl_password:
+            options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    if settings.ssl_cafile:
+        options["ssl_cafile"] = settings.ssl_cafile
+    return options
+
+
+def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
+    return KafkaProducer(
+        **_common(settings),
+        acks="all",
+        linger_ms=settings.linger_ms,
+        compression_type=settings.compression_type,
+        max_request_size=settings.max_request_size,
+        # Retries must not reorder a camera's frames.
+        max_in_flight_requests_per_connection=1,
+        retries=2**31 - 1,
+        **overrides,
+    )
+
+
+def consumer(
+    settings: KafkaSettings,
+    group_id: str,
+    topics: list[str],
+    on_assigned: Callable[[set[TopicPartition]], None] | None = None,
+) -> KafkaConsumer:
+    """A group member; `on_assigned` runs after every completed group join (readiness)."""
+    client = KafkaConsumer(
+        **_common(settings),
+        group_id=group_id,
+        enable_auto_commit=False,  # offsets are committed by the loop, after outputs are flushed
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        max_partition_fetch_bytes=settings.max_request_size,
+        fetch_max_bytes=max(settings.max_request_size * 4, 50 * 1024 * 1024),
+    )
+    client.subscribe(topics, listener=_Listener(on_assigned or (lambda _: None)))
+    return client
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, on_assigned: Callable[[set[TopicPartition]], None]) -> None:
+        self._on_assigned = on_assigned
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._on_assigned(assigned)

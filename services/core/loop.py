@@ -1,0 +1,262 @@
+"""consume -> handle -> produce -> flush -> commit, at-least-once.
+
+Offsets are committed only after every output of the batch is acknowledged by the broker. A
+poison message goes to the dead-letter topic with its reason and is committed; a transient
+failure commits nothing from that message on and rewinds its partition to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from opentelemetry import trace
+from opentelemetry.semconv.trace import SpanAttributes
+from opentelemetry.trace import SpanKind
+
+from services.core import metrics, tracing
+from services.core.errors import PoisonMessage, TransientError
+from services.core.handler import Handler, Incoming, Result
+from services.core.health import Health
+from services.core.messages import Headers, Output, decode, schema_headers
+
+log = logging.getLogger(__name__)
+TRANSIENT = (
+    TransientError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+# Below any sane max_poll_interval_ms, so backing off never costs the group membership.
+MAX_BACKOFF_S = 2.0
+
+
+@dataclass(frozen=True)
+class _DeadLetter:
+    """The original bytes and headers, re-sent unchanged with the reason added."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass
+class _Entry:
+    record: ConsumerRecord
+    span: trace.Span
+    result: Result | None = None
+    outputs: list[Output | _DeadLetter] = field(default_factory=list)
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        service: str,
+        handler: Handler,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        deadletter_topic: str,
+        health: Health,
+        max_poll_records: int,
+    ) -> None:
+        self._service = service
+        self._handler = handler
+        self._consumer = consumer
+        self._producer = producer
+        self._deadletter = deadletter_topic
+        self._health = health
+        self._max_records = max_poll_records
+        self._tracer = trace.get_tracer("steadyeye.core")
+        self._stopping = threading.Event()
+        self._backoff_s = 0.0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, then leave the group (SIGTERM)."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        self._health.set("started", True)
+        try:
+            while not self._stopping.is_set():
+                batch = self._consumer.poll(timeout_ms=500, max_records=self._max_records)
+                self._health.progressed()
+                if batch:
+                    self._process(batch)
+        finally:
+            self._producer.flush(timeout=10)
+            self._consumer.close(autocommit=False)
+            self._handler.close()
+
+    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        started = time.perf_counter()
+        entries = [self._open(record) for records in batch.values() for record in records]
+        self._handle(entries)
+        commits, rewinds = self._plan(batch, entries)
+        try:
+            self._produce(entries, commits)
+            self._handler.before_commit()
+        except (KafkaError, *TRANSIENT) as exc:
+            log.warning("producing or saving state failed, rewinding the batch: %s", exc)
+            commits = {}
+            rewinds = {tp: records[0].offset for tp, records in batch.items()}
+        if commits:
+            try:
+                self._consumer.commit(
+                    {tp: OffsetAndMetadata(o, None, -1) for tp, o in commits.items()}
+                )
+            except CommitFailedError as exc:  # partitions moved: the new owner re-handles them
+                log.warning("commit failed after a rebalance: %s", exc)
+        for tp, offset in rewinds.items():
+            self._consumer.seek(tp, offset)
+        for entry in entries:
+            entry.span.end()
+        self._record_lag(batch)
+        log.debug(
+            "batch of %d handled in %.1f ms", len(entries), (time.perf_counter() - started) * 1e3
+        )
+        metrics.handle_seconds.labels(self._service).observe(
+            (time.perf_counter() - started) / max(len(entries), 1)
+        )
+        self._health.set("dependencies", not rewinds)
+        if rewinds:
+            self._backoff_s = min(MAX_BACKOFF_S, max(0.2, self._backoff_s * 2))
+            self._stopping.wait(self._backoff_s)
+        else:
+            self._backoff_s = 0.0
+
+    def _open(self, record: ConsumerRecord) -> _Entry:
+        metrics.consumed.labels(self._service, record.topic).inc()
+        span = self._tracer.start_span(
+            f"{record.topic} process",
+            context=tracing.extract(record.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                SpanAttributes.MESSAGING_SYSTEM: "kafka",
+                SpanAttributes.MESSAGING_DESTINATION_NAME: record.topic,
+                SpanAttributes.MESSAGING_OPERATION: "process",
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
+            },
+        )
+        return _Entry(record, span)
+
+    def _handle(self, entries: list[_Entry]) -> None:
+        decoded: list[tuple[_Entry, Incoming]] = []
+        for entry in entries:
+            try:
+                message = decode(entry.record.value, entry.record.headers, self._handler.input_type)
+            except PoisonMessage as exc:
+                entry.result = exc
+                continue
+            ref = getattr(message, "ref", None)
+            if ref is not None and entry.span.is_recording():
+                entry.span.set_attribute("steadyeye.camera_id", ref.camera_id)
+                entry.span.set_attribute("steadyeye.frame_id", ref.frame_id)
+            decoded.append((entry, Incoming(message, entry.span)))
+        if decoded:
+            results = self._handler.handle_batch([incoming for _, incoming in decoded])
+            for (entry, _), result in zip(decoded, results, strict=True):
+                entry.result = result
+
+    def _plan(
+        self, batch: dict[TopicPartition, list[ConsumerRecord]], entries: list[_Entry]
+    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """Walk each partition in order: outputs (or a dead letter) up to the first transient
+        failure, whose offset becomes the rewind point."""
+        by_tp: dict[TopicPartition, list[_Entry]] = defaultdict(list)
+        for entry in entries:
+            by_tp[TopicPartition(entry.record.topic, entry.record.partition)].append(entry)
+        commits: dict[TopicPartition, int] = {}
+        rewinds: dict[TopicPartition, int] = {}
+        for tp, tp_entries in by_tp.items():
+            for entry in tp_entries:
+                result = entry.result
+                if isinstance(result, TRANSIENT):
+                    metrics.failed.labels(self._service, "transient").inc()
+                    log.warning(
+                        "transient failure, will retry offset %s: %s", entry.record.offset, result
+                    )
+                    rewinds[tp] = entry.record.offset
+                    break
+                if isinstance(result, Exception):
+                    entry.outputs = [self._dead_letter(entry.record, result)]
+                else:
+                    entry.outputs = result or []
+                commits[tp] = entry.record.offset + 1
+        return commits, rewinds
+
+    def _dead_letter(self, record: ConsumerRecord, error: Exception) -> _DeadLetter:
+        kind = "poison" if isinstance(error, PoisonMessage) else "error"
+        metrics.failed.labels(self._service, kind).inc()
+        metrics.dead_lettered.labels(self._service).inc()
+        reason = (
+            str(error) if isinstance(error, PoisonMessage) else f"{type(error).__name__}: {error}"
+        )
+        log.warning(
+            "dead-lettering %s[%s]@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            exc_info=error if kind == "error" else None,
+        )
+        headers = [(k, v) for k, v in record.headers or () if not k.startswith("x-deadletter-")]
+        headers += [
+            ("x-deadletter-reason", reason.encode("utf-8", "replace")[:4096]),
+            ("x-deadletter-error-type", type(error).__name__.encode()),
+            ("x-deadletter-service", self._service.encode()),
+            ("x-deadletter-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        return _DeadLetter(record.key, record.value, headers)
+
+    def _produce(self, entries: list[_Entry], commits: dict[TopicPartition, int]) -> None:
+        futures = []
+        now = time.time()
+        for entry in entries:
+            tp = TopicPartition(entry.record.topic, entry.record.partition)
+            if tp not in commits or entry.record.offset >= commits[tp]:
+                continue  # after a rewind point: will be handled again
+            for out in entry.outputs:
+                if isinstance(out, _DeadLetter):
+                    topic, key, value, headers = (
+                        self._deadletter,
+                        out.key,
+                        out.value,
+                        list(out.headers),
+                    )
+                else:
+                    topic, key = out.topic, out.key.encode()
+                    value = out.message.SerializeToString()
+                    headers = schema_headers(out.message) + list(out.headers)
+                    self._observe_latency(out, now)
+                tracing.inject(headers, trace.set_span_in_context(entry.span))
+                futures.append(self._producer.send(topic, key=key, value=value, headers=headers))
+                metrics.produced.labels(self._service, topic).inc()
+        self._producer.flush()
+        for future in futures:
+            if future.failed():
+                raise future.exception
+
+    def _observe_latency(self, out: Output, now: float) -> None:
+        ref = getattr(out.message, "ref", None)
+        if ref is not None and ref.capture_time.seconds:
+            metrics.end_to_end_seconds.labels(self._service).observe(
+                now - ref.capture_time.ToNanoseconds() / 1e9
+            )
+
+    def _record_lag(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        for tp, records in batch.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                metrics.consumer_lag.labels(self._service, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - records[-1].offset - 1)
+                )

@@ -1,0 +1,115 @@
+"""Typed settings from the environment, validated at start-up.
+
+Every variable is STEADYEYE_<GROUP>_<NAME>. A process checks each group it uses for names it does
+not know, so a misspelled variable is a start-up error with a suggestion instead of a silently
+ignored default. Groups that belong to other services are left alone (compose and Helm share one
+environment across services).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.core.errors import ConfigError
+
+ROOT_PREFIX = "STEADYEYE_"
+
+
+class Group(BaseSettings):
+    """One prefix of environment variables. Subclasses set `model_config = group("NAME")`."""
+
+    model_config = SettingsConfigDict(env_prefix=ROOT_PREFIX, extra="forbid")
+
+
+def group(name: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=f"{ROOT_PREFIX}{name}_", extra="forbid", frozen=True)
+
+
+class KafkaSettings(Group):
+    model_config = group("KAFKA")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    # Consumer-group timing. Kafka's defaults suit Apache Kafka; the embedded broker completes a
+    # group join only after max_poll_interval_ms, so the embedded stack shortens these.
+    max_poll_interval_ms: int = Field(300_000, ge=1000)
+    session_timeout_ms: int = Field(45_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    max_poll_records: int = Field(32, ge=1, le=10_000)
+    # How long a fetch may wait for data: it bounds per-hop latency when traffic is light.
+    fetch_max_wait_ms: int = Field(50, ge=0)
+    # Producer batching, chosen by measurement (docs/performance.md).
+    linger_ms: int = Field(2, ge=0)
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    max_request_size: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class RedisSettings(Group):
+    model_config = group("REDIS")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    # Payloads larger than this go to Redis and Kafka carries a reference (claim-check).
+    claim_check_threshold_bytes: int = Field(256 * 1024, ge=0)
+    claim_check_ttl_s: int = Field(120, ge=1)
+
+
+class TopicSettings(Group):
+    model_config = group("TOPIC")
+
+    frames: str = "steadyeye.frames.v1"
+    ready: str = "steadyeye.ready.v1"
+    detections: str = "steadyeye.detections.v1"
+    tracks: str = "steadyeye.tracks.v1"
+    alerts: str = "steadyeye.alerts.v1"
+    deadletter: str = "steadyeye.deadletter.v1"
+    partitions: int = Field(4, ge=1)
+
+
+class ServiceSettings(Group):
+    """Settings every service has; a service's own settings extend this under its own prefix."""
+
+    http_port: int = Field(8080, ge=0, le=65535)
+    http_host: str = "0.0.0.0"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A service whose loop makes no progress for this long while input waits is reported unready.
+    watchdog_s: float = Field(60.0, gt=0)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S], environ: dict[str, str] | None = None) -> S:
+    """Build `cls` from the environment; unknown names under its prefix are errors."""
+    env = dict(os.environ if environ is None else environ)
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    known = {prefix + name.upper() for name in cls.model_fields}
+    unknown = sorted(k for k in env if k.startswith(prefix) and k not in known)
+    problems = [_unknown_message(k, known) for k in unknown]
+    try:
+        # model_validate, not __init__: only `env` counts, never a second read of os.environ.
+        settings = cls.model_validate(
+            {k[len(prefix) :].lower(): v for k, v in env.items() if k in known}
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = prefix + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}={env.get(name, '<unset>')!r}: {err['msg']}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return settings
+
+
+def _unknown_message(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"{name}: unknown setting{hint}; known: {', '.join(sorted(known))}"

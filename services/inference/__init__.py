@@ -1,0 +1,1 @@
+"""inference: letterboxed frames -> Triton (dynamic batching) -> detections in source pixels."""

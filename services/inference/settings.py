@@ -1,0 +1,19 @@
+from pydantic import Field
+
+from services.core.settings import ServiceSettings, group
+
+
+class InferenceSettings(ServiceSettings):
+    model_config = group("INFERENCE")
+
+    triton_url: str = "127.0.0.1:8001"
+    model_name: str = "yolox_nano"
+    model_wait_s: float = Field(300.0, gt=0)
+    # Requests in flight at once: enough for Triton's dynamic batcher to form batches, bounded so
+    # a burst cannot queue unbounded work (and memory) in Triton.
+    max_in_flight: int = Field(8, ge=1, le=256)
+    request_timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(3, ge=0)
+    retry_backoff_s: float = Field(0.2, ge=0)
+    # Detections below this score are dropped (the model's own threshold is the floor).
+    min_score: float = Field(0.0, ge=0, le=1)

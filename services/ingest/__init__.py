@@ -1,0 +1,1 @@
+"""ingest: read cameras (video files, image folders, RTSP/HTTP streams) and publish frames."""

@@ -1,0 +1,131 @@
+"""One camera's life: open, read, pace, publish; reconnect with backoff when a stream drops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import cv2
+from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Counter, Gauge
+
+from services.core.claimcheck import PayloadStore
+from services.ingest.cameras import Camera
+from services.ingest.settings import IngestSettings
+from services.ingest.sources import SourceError, SourceFrame, open_source, redact
+from steadyeye.v1.common_pb2 import FrameRef
+from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
+
+log = logging.getLogger(__name__)
+
+frames_total = Counter("steadyeye_ingest_frames_total", "Frames published", ["camera"])
+source_up = Gauge("steadyeye_ingest_source_up", "1 while the source delivers frames", ["camera"])
+reconnects = Counter("steadyeye_ingest_reconnects_total", "Source reopen attempts", ["camera"])
+last_frame = Gauge(
+    "steadyeye_camera_last_frame_timestamp_seconds", "Capture time of the last frame", ["camera"]
+)
+
+Publish = Callable[[Frame], None]
+
+
+class CameraWorker(threading.Thread):
+    def __init__(
+        self,
+        camera: Camera,
+        settings: IngestSettings,
+        payloads: PayloadStore,
+        publish: Publish,
+        next_live_id: Callable[[str], int],
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"camera-{camera.id}", daemon=True)
+        self.camera = camera
+        self._settings = settings
+        self._payloads = payloads
+        self._publish = publish
+        self._next_live_id = next_live_id
+        self._halt = stop
+        self.published = 0
+
+    def run(self) -> None:
+        camera = self.camera
+        self._delay = self._settings.reconnect_initial_s
+        while not self._halt.is_set():
+            try:
+                self._stream()
+            except SourceError as exc:
+                source_up.labels(camera.id).set(0)
+                if not camera.is_stream:
+                    log.error("camera %s: %s; this camera stops, the others go on", camera.id, exc)
+                    return
+                log.warning("camera %s: %s; reconnecting in %.1fs", camera.id, exc, self._delay)
+            if self._done():
+                break
+            if not camera.is_stream and not camera.loop:
+                break
+            if camera.is_stream:
+                reconnects.labels(camera.id).inc()
+                self._halt.wait(self._delay)
+                self._delay = min(self._delay * 2, self._settings.reconnect_max_s)
+        source_up.labels(camera.id).set(0)
+        log.info("camera %s finished after %d frames", camera.id, self.published)
+
+    def _done(self) -> bool:
+        return self.camera.max_frames is not None and self.published >= self.camera.max_frames
+
+    def _stream(self) -> None:
+        camera = self.camera
+        source = open_source(camera.source, self._settings.stale_after_s)
+        try:
+            fps = camera.fps or source.fps or 10.0
+            started, first = time.monotonic(), None
+            for frame in source.frames():
+                if self._halt.is_set() or self._done():
+                    return
+                source_up.labels(camera.id).set(1)
+                self._delay = self._settings.reconnect_initial_s  # frames flow again
+                if camera.pace == "realtime" and not camera.is_stream:
+                    first = frame.index if first is None else first
+                    self._halt.wait(
+                        max(0.0, started + (frame.index - first) / fps - time.monotonic())
+                    )
+                self._publish(self._message(frame, source.uri))
+                self.published += 1
+        finally:
+            source.close()
+        if camera.is_stream and not self._halt.is_set():
+            raise SourceError(f"stream {redact(camera.source)} ended")
+
+    def _message(self, frame: SourceFrame, uri: str) -> Frame:
+        camera = self.camera
+        now = time.time()
+        # File frames are numbered by position (continuing across loops), so a restarted ingest
+        # re-reads the same ids and consumers can dedupe; a live stream has no position, so its
+        # ids come from a counter in Redis that survives restarts.
+        frame_id = self._next_live_id(camera.id) if camera.is_stream else self.published
+        ref = FrameRef(camera_id=camera.id, frame_id=frame_id, capture_time=_timestamp(now))
+        key = f"steadyeye:frame:{camera.id}:{frame_id}"
+        if frame.encoded is not None:
+            encoding, data = ImageEncoding.IMAGE_ENCODING_JPEG, frame.encoded
+        elif self._settings.encoding == "jpeg":
+            _, buffer = cv2.imencode(
+                ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self._settings.jpeg_quality]
+            )
+            encoding, data = ImageEncoding.IMAGE_ENCODING_JPEG, buffer.tobytes()
+        else:
+            encoding, data = ImageEncoding.IMAGE_ENCODING_BGR24, frame.image.data
+        if frame.image is not None:
+            ref.height, ref.width = frame.image.shape[:2]
+        frames_total.labels(camera.id).inc()
+        last_frame.labels(camera.id).set(now)
+        return Frame(
+            ref=ref, encoding=encoding, image=self._payloads.put(key, data), source_uri=redact(uri)
+        )
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp

@@ -1,0 +1,1 @@
+"""preprocess: decode frames, letterbox them to the model's contract, measure quality."""

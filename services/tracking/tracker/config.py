@@ -1,0 +1,78 @@
+"""Tracker settings: every threshold the algorithm uses lives here, none in the code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Settings of one ByteTracker. Defaults follow the ByteTrack paper unless noted.
+
+    Costs are 1 - IoU (times the detection score when `fuse_score`); a pair is matched only
+    when its cost is at most the stage's threshold.
+    """
+
+    # Detections at or above this score take part in the first association stage.
+    high_thresh: float = 0.5
+    # Detections in [low_thresh, high_thresh) are only used to keep existing tracks alive
+    # (ByteTrack's second stage): they never start a track.
+    low_thresh: float = 0.1
+    # An unmatched high detection starts a tentative track only at or above this score; the
+    # margin over high_thresh keeps borderline detections from spawning tracks.
+    new_track_thresh: float = 0.6
+    match_thresh: float = 0.8  # stage 1: confirmed tracks vs high detections
+    low_match_thresh: float = 0.5  # stage 2: still-tracked tracks vs low detections
+    tentative_match_thresh: float = 0.7  # stage 3: tentative tracks vs leftover high detections
+    # Weight the IoU by the detection score in stages 1 and 3, so a confident detection wins a
+    # tie between overlapping candidates.
+    fuse_score: bool = True
+    # Consecutive matched frames before a track is confirmed and gets an id. 2 by measurement
+    # (docs in steadyeye/bench/tracking.py): 3 lost more true track starts than it removed
+    # false ones.
+    min_hits: int = 2
+    # Frames a confirmed track may go unmatched before it ends; counted in frame ids, so
+    # dropped frames count too.
+    track_buffer: int = 30
+    # Never match a detection to a track of another class.
+    class_aware: bool = True
+    # A tracked and a lost track overlapping at least this much are one object seen twice;
+    # the younger is dropped. None disables the check.
+    duplicate_iou: float | None = 0.85
+    # Kalman noise, as fractions of the box height (ByteTrack's values); aspect terms are
+    # absolute because the aspect ratio is unitless.
+    std_weight_position: float = 1.0 / 20
+    std_weight_velocity: float = 1.0 / 160
+    std_aspect: float = 1e-2
+    std_aspect_velocity: float = 1e-5
+    std_aspect_measurement: float = 1e-1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_thresh <= self.high_thresh <= self.new_track_thresh:
+            raise ValueError(
+                "need 0 <= low_thresh <= high_thresh <= new_track_thresh, got "
+                f"{self.low_thresh}, {self.high_thresh}, {self.new_track_thresh}"
+            )
+        for name in ("match_thresh", "low_match_thresh", "tentative_match_thresh"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.min_hits < 1:
+            raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
+        if self.track_buffer < 0:
+            raise ValueError(f"track_buffer must be >= 0, got {self.track_buffer}")
+        if self.duplicate_iou is not None and not 0.0 < self.duplicate_iou <= 1.0:
+            raise ValueError(f"duplicate_iou must be in (0, 1] or None, got {self.duplicate_iou}")
+        for name in (
+            "std_weight_position",
+            "std_weight_velocity",
+            "std_aspect",
+            "std_aspect_velocity",
+            "std_aspect_measurement",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,153 @@
+"""The `steadyeye` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from services.core.errors import ConfigError
+from services.core.settings import load
+
+
+def _fail(message: str) -> None:
+    click.echo(f"steadyeye: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log the stack's own steps.")
+def main(verbose: bool) -> None:
+    """Steadyeye: YOLO detection on many camera streams, on one machine or on Kubernetes."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option("--source", help="Video file, image folder or stream URL (default: sample footage).")
+@click.option("--frames", default=200, show_default=True, help="Frames to run through.")
+@click.option(
+    "--pace",
+    type=click.Choice(["realtime", "fast"]),
+    default="realtime",
+    show_default=True,
+    help="Source's own frame rate, or as fast as it goes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def demo(source: str | None, frames: int, pace: str, as_json: bool) -> None:
+    """Start the embedded stack, run footage through it, print a summary and exit."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.demo import run_demo
+
+    console = Console(stderr=True)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        summary = run_demo(source, frames, pace, console)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        console.print_json(json.dumps(summary))
+    if summary["frames_lost"] or summary["frames_detected"] < frames:
+        sys.exit(2)
+
+
+@main.command()
+@click.option(
+    "--cameras",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Cameras file (YAML) for the ingest service; without it ingest is not run.",
+)
+def up(cameras: Path | None) -> None:
+    """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
+    from steadyeye.embedded.stack import Stack
+
+    console = Console(stderr=True)
+    stack = Stack(cameras_file=cameras.resolve() if cameras else None, say=console.print)
+    try:
+        with stack:
+            console.print(
+                f"[bold green]up[/bold green]: Kafka {stack.bootstrap}, Triton "
+                f"{stack.triton_grpc}, Redis {stack.redis_url}; services "
+                + ", ".join(f"{n} :{p}" for n, p in stack.service_ports.items())
+            )
+            console.print("Ctrl-C to stop")
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            while not stop.wait(1.0):
+                pass
+            console.print("stopping...")
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+
+
+@main.group()
+def model() -> None:
+    """Manage served models."""
+
+
+@model.command("import")
+@click.argument("onnx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--family",
+    type=click.Choice(["yolox", "yolov5", "yolov8"]),
+    required=True,
+    help="Output layout of the export (yolov8 also covers YOLO11).",
+)
+@click.option("--name", required=True, help="Model name in Triton.")
+@click.option(
+    "--repository",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+)
+@click.option(
+    "--target",
+    type=click.Choice(["python", "onnxruntime", "tensorrt"]),
+    default="python",
+    show_default=True,
+    help="python: embedded Triton; onnxruntime/tensorrt: NVIDIA's Triton image.",
+)
+@click.option("--score-threshold", default=0.25, show_default=True)
+@click.option("--iou-threshold", default=0.45, show_default=True)
+@click.option("--max-detections", default=100, show_default=True)
+@click.option("--max-batch-size", default=8, show_default=True)
+def import_(
+    onnx_file: Path,
+    family: str,
+    name: str,
+    repository: Path,
+    target: str,
+    score_threshold: float,
+    iou_threshold: float,
+    max_detections: int,
+    max_batch_size: int,
+) -> None:
+    """Turn a YOLO ONNX export into a Triton model: uint8 in, final detections out."""
+    from steadyeye.modelimport import ModelImportError, import_model
+
+    try:
+        path = import_model(
+            onnx_file,
+            family,
+            repository,
+            name,
+            target=target,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            max_batch_size=max_batch_size,
+        )
+    except ModelImportError as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {path}")

@@ -1,0 +1,79 @@
+"""`steadyeye demo`: the embedded stack on sample footage, with live progress and a summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from steadyeye.embedded.stack import Stack
+from steadyeye.tally import Tally, TopicReader
+
+CAMERA_ID = "demo"
+
+
+def run_demo(
+    source: str, frames: int, pace: str, console: Console, idle_timeout_s: float = 60.0
+) -> dict:
+    stack = Stack(say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    cameras = stack.workdir / "demo-cameras.yaml"
+    cameras.parent.mkdir(parents=True, exist_ok=True)
+    camera = {"id": CAMERA_ID, "source": source, "pace": pace, "max_frames": frames}
+    cameras.write_text(yaml.safe_dump({"cameras": [camera]}))
+    stack.cameras_file = cameras
+    with stack:
+        topics = {
+            "frames": stack.topics.frames,
+            "detections": stack.topics.detections,
+            "deadletter": stack.topics.deadletter,
+        }
+        tally = Tally(CAMERA_ID)
+        reader = TopicReader(stack.bootstrap, list(topics.values()))
+        try:
+            _follow(reader, tally, topics, frames, console, idle_timeout_s)
+        finally:
+            reader.close()
+        summary = tally.summary()
+        summary["source"] = str(Path(source)) if "://" not in source else source
+        summary["restarts"] = {n: p.restarts for n, p in stack.processes.items() if p.restarts}
+    return summary
+
+
+def _follow(
+    reader: TopicReader,
+    tally: Tally,
+    topics: dict[str, str],
+    frames: int,
+    console: Console,
+    idle_timeout_s: float,
+) -> None:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "ingested {task.fields[ingested]}  {task.fields[fps]:.1f} fps  "
+            "p50 {task.fields[p50]:.0f} ms  dead-lettered {task.fields[dlq]}"
+        ),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("detected", total=frames, ingested=0, fps=0.0, p50=0.0, dlq=0)
+        last_change = time.monotonic()
+        while len(tally.detected) < frames:
+            if reader.poll_into(tally, topics):
+                last_change = time.monotonic()
+            elif time.monotonic() - last_change > idle_timeout_s:
+                console.print(f"[red]no progress for {idle_timeout_s:.0f}s; stopping[/red]")
+                break
+            progress.update(
+                task,
+                completed=len(tally.detected),
+                ingested=len(tally.ingested),
+                fps=tally.fps,
+                p50=tally.percentiles()["p50"],
+                dlq=tally.deadlettered,
+            )

@@ -1,0 +1,1 @@
+"""The embedded stack: broker, Triton, Redis and the services as local processes."""

@@ -1,0 +1,309 @@
+"""`steadyeye up`: a Kafka-protocol broker, Triton, Redis and the services on one machine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from pydantic import Field
+
+from services.core.errors import ConfigError
+from services.core.settings import Group, RedisSettings, TopicSettings, group, load
+from steadyeye.assets import ModelSettings, model_file
+from steadyeye.embedded.binaries import Triton, tansu
+from steadyeye.embedded.process import ManagedProcess
+
+log = logging.getLogger(__name__)
+PIPELINE = ("preprocess", "inference")  # ingest joins when there is a cameras file
+
+
+class StackSettings(Group):
+    model_config = group("STACK")
+
+    workdir: Path = Path(".steadyeye")
+    startup_timeout_s: float = Field(180.0, gt=0)
+    # Consumer-group timing for the embedded broker, which completes a group join only after
+    # the rebalance timeout (max_poll_interval_ms): short, so services start in seconds.
+    kafka_max_poll_interval_ms: int = Field(6000, ge=1000)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(what: str, check: Callable[[], bool], timeout_s: float, proc: ManagedProcess | None):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.running():
+            raise RuntimeError(f"{what} exited during start-up:\n{proc.tail()}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    tail = f":\n{proc.tail()}" if proc else ""
+    raise RuntimeError(f"{what} not ready after {timeout_s:.0f}s{tail}")
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+class Stack:
+    def __init__(
+        self,
+        cameras_file: Path | None = None,
+        say: Callable[[str], None] = log.info,
+        workdir: Path | None = None,
+    ):
+        self.settings = load(StackSettings)
+        self.model = load(ModelSettings)
+        self.topics = load(TopicSettings)
+        self.redis_url = load(RedisSettings).url
+        self.cameras_file = cameras_file
+        self.say = say
+        self.workdir = (workdir or self.settings.workdir).resolve()
+        self.logs = self.workdir / "logs"
+        self.kafka_port = free_port()
+        self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
+        self.processes: dict[str, ManagedProcess] = {}
+        self.service_ports: dict[str, int] = {}
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def triton_grpc(self) -> str:
+        return f"127.0.0.1:{self.triton_ports['grpc']}"
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        self._start_broker()
+        self._ensure_redis()
+        self._start_triton(self._model_repository())
+        self._create_topics()
+        # The pipeline first: ingest starts once every consumer has joined its group.
+        for stage in (PIPELINE, ("ingest",) if self.cameras_file else ()):
+            for name in stage:
+                self.start_service(name)
+            for name in stage:
+                self.wait_ready(name)
+        self.say(f"stack up in {time.monotonic() - started:.1f}s; logs in {self.logs}")
+
+    def _start_broker(self) -> None:
+        url = f"tcp://{self.bootstrap}"
+        self._spawn(
+            "broker",
+            [str(tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            os.environ.copy(),
+        )
+        _wait(
+            "broker",
+            lambda: bool(socket.create_connection(("127.0.0.1", self.kafka_port), 1)),
+            30,
+            self.processes["broker"],
+        )
+        self.say(f"broker (Tansu) on {self.bootstrap}")
+
+    def _ensure_redis(self) -> None:
+        try:
+            redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping()
+            self.say(f"redis at {self.redis_url}")
+            return
+        except redis.RedisError:
+            pass
+        server = shutil.which("redis-server")
+        if server is None:
+            raise ConfigError(
+                f"Redis at {self.redis_url} does not answer and redis-server is not installed: "
+                "install it (apt-get install redis-server) or set STEADYEYE_REDIS_URL"
+            )
+        port = free_port()
+        self._spawn(
+            "redis",
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            os.environ.copy(),
+        )
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        _wait(
+            "redis",
+            lambda: bool(redis.Redis.from_url(self.redis_url).ping()),
+            30,
+            self.processes["redis"],
+        )
+        self.say(f"redis started on port {port}")
+
+    def _model_repository(self) -> Path:
+        """Import the model once; re-import when the source file changes."""
+        from steadyeye.modelimport import import_model
+
+        source = model_file(self.model)
+        repository = self.workdir / "model_repository"
+        stamp = repository / f".{self.model.name}.source.json"
+        wanted = {
+            "path": str(source.resolve()),
+            "size": source.stat().st_size,
+            "mtime": source.stat().st_mtime,
+            "family": self.model.family,
+        }
+        if not stamp.is_file() or json.loads(stamp.read_text()) != wanted:
+            self.say(f"importing {source} as model {self.model.name}")
+            shutil.rmtree(repository / self.model.name, ignore_errors=True)
+            import_model(source, self.model.family, repository, self.model.name, target="python")
+            stamp.write_text(json.dumps(wanted))
+        return repository
+
+    def _start_triton(self, repository: Path) -> None:
+        triton = Triton.find()
+        env = {**os.environ, **triton.env()}
+        ports = self.triton_ports
+        self._spawn(
+            "triton",
+            [
+                str(triton.server),
+                "--model-repository",
+                str(repository),
+                "--backend-directory",
+                str(triton.backend_dir(self.workdir)),
+                "--http-port",
+                str(ports["http"]),
+                "--grpc-port",
+                str(ports["grpc"]),
+                "--metrics-port",
+                str(ports["metrics"]),
+                "--allow-cpu-metrics",
+                "false",
+                "--backend-config",
+                "python,shm-default-byte-size=16777216",
+                "--log-verbose",
+                "0",
+            ],
+            env,
+        )
+        url = f"http://127.0.0.1:{ports['http']}/v2/models/{self.model.name}/ready"
+        _wait(
+            "triton",
+            lambda: _http_ok(url),
+            self.settings.startup_timeout_s,
+            self.processes["triton"],
+        )
+        self.say(f"triton serving {self.model.name} on {self.triton_grpc} (gRPC)")
+
+    def _create_topics(self) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        names = [
+            self.topics.frames,
+            self.topics.ready,
+            self.topics.detections,
+            self.topics.tracks,
+            self.topics.alerts,
+            self.topics.deadletter,
+        ]
+        try:
+            admin.create_topics([NewTopic(n, self.topics.partitions, 1) for n in names])
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment a service runs with: the user's STEADYEYE_* settings, then the
+        addresses of this stack's servers (which must win)."""
+        prefix = f"STEADYEYE_{name.upper()}_"
+        env = {
+            "STEADYEYE_KAFKA_MAX_POLL_INTERVAL_MS": str(self.settings.kafka_max_poll_interval_ms),
+            "STEADYEYE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "STEADYEYE_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+            **os.environ,
+            "STEADYEYE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "STEADYEYE_REDIS_URL": self.redis_url,
+            f"{prefix}HTTP_PORT": str(self.service_ports[name]),
+            f"{prefix}HTTP_HOST": "127.0.0.1",
+        }
+        if name in PIPELINE:
+            env[f"{prefix}TRITON_URL"] = self.triton_grpc
+            env[f"{prefix}MODEL_NAME"] = self.model.name
+        if name == "ingest" and self.cameras_file:
+            env[f"{prefix}CAMERAS_FILE"] = str(self.cameras_file)
+        return env
+
+    def wait_ready(self, name: str) -> None:
+        port = self.service_ports[name]
+        _wait(
+            name,
+            lambda: _http_ok(f"http://127.0.0.1:{port}/readyz"),
+            self.settings.startup_timeout_s,
+            self.processes[name],
+        )
+
+    def start_service(self, name: str) -> ManagedProcess:
+        self.service_ports.setdefault(name, free_port())
+        return self._spawn(
+            name, [sys.executable, "-m", f"services.{name}"], self.service_env(name), restart=True
+        )
+
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], restart: bool = False
+    ) -> ManagedProcess:
+        process = ManagedProcess(name, argv, env, self.logs, restart=restart)
+        self.processes[name] = process
+        process.start()
+        return process
+
+    def stop(self) -> None:
+        """Stop in pipeline order, so each service drains into a still-running next hop."""
+        order = [
+            "ingest",
+            "preprocess",
+            "inference",
+            "tracking",
+            "alert",
+            "triton",
+            "broker",
+            "redis",
+        ]
+        for name in sorted(self.processes, key=lambda n: order.index(n) if n in order else 0):
+            code = self.processes[name].stop()
+            if code not in (0, None, -15):
+                log.warning("%s exited with %s", name, code)
+        self.processes.clear()

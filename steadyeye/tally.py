@@ -1,0 +1,109 @@
+"""Reads the pipeline's topics from the outside, as a downstream consumer would, and sums up."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from kafka import KafkaConsumer, TopicPartition
+
+from services.core.messages import decode
+from steadyeye.v1.detections_pb2 import Detections
+from steadyeye.v1.frames_pb2 import Frame
+
+
+@dataclass
+class Tally:
+    camera_id: str
+    ingested: set[int] = field(default_factory=set)
+    detected: set[int] = field(default_factory=set)
+    duplicates: int = 0
+    by_class: Counter[str] = field(default_factory=Counter)
+    frames_with: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    deadlettered: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+
+    def add_frame(self, frame: Frame) -> None:
+        if frame.ref.camera_id == self.camera_id:
+            self.ingested.add(frame.ref.frame_id)
+
+    def add_detections(self, message: Detections, received_at: float) -> None:
+        ref = message.ref
+        if ref.camera_id != self.camera_id:
+            return
+        if ref.frame_id in self.detected:
+            self.duplicates += 1  # at-least-once: a redelivery, counted once
+            return
+        self.detected.add(ref.frame_id)
+        self.first_at = self.first_at or received_at
+        self.last_at = received_at
+        self.latencies_ms.append((received_at - ref.capture_time.ToNanoseconds() / 1e9) * 1000)
+        names = [d.class_name for d in message.detections]
+        self.by_class.update(names)
+        self.frames_with.update(set(names))
+
+    @property
+    def fps(self) -> float:
+        if self.first_at is None or self.last_at is None or len(self.detected) < 2:
+            return 0.0
+        return (len(self.detected) - 1) / max(self.last_at - self.first_at, 1e-9)
+
+    def percentiles(self) -> dict[str, float]:
+        if not self.latencies_ms:
+            return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+        p50, p95, p99 = np.percentile(self.latencies_ms, [50, 95, 99])
+        return {"p50": round(p50, 1), "p95": round(p95, 1), "p99": round(p99, 1)}
+
+    def summary(self) -> dict:
+        detected = len(self.detected)
+        return {
+            "camera_id": self.camera_id,
+            "frames_ingested": len(self.ingested),
+            "frames_detected": detected,
+            "frames_lost": len(self.ingested - self.detected),
+            "duplicates": self.duplicates,
+            "frames_dead_lettered": self.deadlettered,
+            "detections_by_class": dict(self.by_class.most_common()),
+            "frames_with_class": {
+                name: round(n / detected, 3) for name, n in self.frames_with.most_common()
+            },
+            "latency_ms": self.percentiles(),
+            "fps": round(self.fps, 1),
+        }
+
+
+class TopicReader:
+    """A group-less consumer of whole topics from the beginning (no offsets of its own)."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        self._consumer.assign(partitions)
+        self._consumer.seek_to_beginning(*partitions)
+
+    def poll_into(self, tally: Tally, topics: dict[str, str]) -> int:
+        """Read what is there; returns the number of records. `topics` maps role -> name."""
+        batch = self._consumer.poll(timeout_ms=200, max_records=500)
+        now = time.time()
+        count = 0
+        for tp, records in batch.items():
+            for record in records:
+                count += 1
+                if tp.topic == topics["frames"]:
+                    tally.add_frame(decode(record.value, record.headers, Frame))
+                elif tp.topic == topics["detections"]:
+                    tally.add_detections(decode(record.value, record.headers, Detections), now)
+                elif tp.topic == topics["deadletter"]:
+                    tally.deadlettered += 1
+        return count
+
+    def close(self) -> None:
+        self._consumer.close()

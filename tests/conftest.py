@@ -1,0 +1,139 @@
+"""Fixtures: the real embedded stack (Tansu broker, Triton, Redis) once per session, and a
+client that talks to it the way other services and downstream consumers do."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import redis as redis_lib
+from google.protobuf.message import Message
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from services.core.claimcheck import PayloadStore
+from services.core.messages import Headers, decode, header, schema_headers
+from services.core.settings import RedisSettings
+from steadyeye.assets import SHARED_CANDIDATES
+from steadyeye.embedded.stack import Stack
+from steadyeye.v1.common_pb2 import FrameRef, Payload
+from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
+
+
+def shared_file(sub: str, name: str) -> Path:
+    for root in SHARED_CANDIDATES:
+        if (root / sub / name).is_file():
+            return root / sub / name
+    pytest.skip(
+        f"{sub}/{name} not found in {[str(r) for r in SHARED_CANDIDATES]}: "
+        "these tests need the shared model and media beside the checkout"
+    )
+
+
+@pytest.fixture(scope="session")
+def bus_jpg() -> bytes:
+    return shared_file("media", "bus.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def vtest_avi() -> Path:
+    return shared_file("media", "vtest.avi")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    shared_file("models", "yolox_nano.onnx")
+    with Stack(workdir=tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+class Pipeline:
+    """Produce frames into the running pipeline and read any topic back, per camera."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.topics = stack.topics
+        self.producer = KafkaProducer(
+            bootstrap_servers=stack.bootstrap, acks="all", max_request_size=4 * 1024 * 1024
+        )
+        self.payloads = PayloadStore(redis_lib.Redis.from_url(stack.redis_url), RedisSettings())
+
+    def send_frame(self, camera_id: str, frame_id: int, image: bytes | np.ndarray) -> None:
+        """A JPEG inline, or a raw BGR array through the Redis claim-check, like ingest does."""
+        ref = FrameRef(camera_id=camera_id, frame_id=frame_id)
+        ref.capture_time.GetCurrentTime()
+        if isinstance(image, np.ndarray):
+            ref.height, ref.width = image.shape[:2]
+            payload = self.payloads.put(f"test:{camera_id}:{frame_id}", image.tobytes())
+            frame = Frame(ref=ref, encoding=ImageEncoding.IMAGE_ENCODING_BGR24, image=payload)
+        else:
+            frame = Frame(
+                ref=ref, encoding=ImageEncoding.IMAGE_ENCODING_JPEG, image=Payload(inline=image)
+            )
+        self.send_raw(frame.SerializeToString(), schema_headers(frame), camera_id)
+
+    def send_raw(self, value: bytes, headers: Headers, key: str, topic: str | None = None) -> None:
+        self.producer.send(
+            topic or self.topics.frames, key=key.encode(), value=value, headers=headers
+        )
+        self.producer.flush()
+
+    def read(
+        self, topic: str, keep: Callable[[object], bool], count: int, timeout_s: float = 60.0
+    ) -> list:
+        """Records of `topic` for which keep(record) holds, until `count` or the timeout."""
+        consumer = KafkaConsumer(bootstrap_servers=self.stack.bootstrap, enable_auto_commit=False)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        found, deadline = [], time.monotonic() + timeout_s
+        try:
+            while len(found) < count and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=200).values():
+                    found += [r for r in records if keep(r)]
+        finally:
+            consumer.close()
+        return found
+
+    def read_messages(
+        self,
+        topic: str,
+        message_type: type[Message],
+        camera_id: str,
+        count: int,
+        timeout_s: float = 60.0,
+    ) -> list:
+        records = self.read(topic, lambda r: r.key == camera_id.encode(), count, timeout_s)
+        return [decode(r.value, r.headers, message_type) for r in records]
+
+    def dead_letters(self, camera_id: str, count: int, timeout_s: float = 60.0) -> list[str]:
+        records = self.read(
+            self.topics.deadletter, lambda r: r.key == camera_id.encode(), count, timeout_s
+        )
+        return [header(r.headers, "x-deadletter-reason").decode() for r in records]
+
+
+@pytest.fixture
+def pipeline(stack: Stack) -> Iterator[Pipeline]:
+    client = Pipeline(stack)
+    yield client
+    client.producer.close()
+
+
+@pytest.fixture
+def camera_id() -> str:
+    """A camera of its own for each test, so tests never see each other's frames."""
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def redis_client(stack: Stack) -> redis_lib.Redis:
+    return redis_lib.Redis.from_url(stack.redis_url)
+
+
+def jpeg_of(image, quality: int = 90) -> bytes:
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()

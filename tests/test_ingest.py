@@ -1,0 +1,136 @@
+"""Ingest's camera workers on real sources: a video file, an image folder, an HTTP stream."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+import time
+
+import pytest
+import redis
+
+from services.core.claimcheck import PayloadStore
+from services.core.errors import ConfigError
+from services.core.settings import RedisSettings
+from services.ingest.camera import CameraWorker, reconnects
+from services.ingest.cameras import Camera, load_cameras
+from services.ingest.settings import IngestSettings
+from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
+
+SETTINGS = IngestSettings(
+    cameras_file="unused", reconnect_initial_s=0.1, reconnect_max_s=0.2, stale_after_s=2
+)
+
+
+@pytest.fixture
+def payloads() -> PayloadStore:
+    client = redis.Redis.from_url(RedisSettings().url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
+    return PayloadStore(client, RedisSettings())
+
+
+def run_camera(camera: Camera, payloads: PayloadStore, until=None, timeout_s: float = 30):
+    frames: list[Frame] = []
+    stop = threading.Event()
+    worker = CameraWorker(camera, SETTINGS, payloads, frames.append, lambda _c: len(frames), stop)
+    worker.start()
+    deadline = time.monotonic() + timeout_s
+    while worker.is_alive() and time.monotonic() < deadline and not (until and until(frames)):
+        time.sleep(0.05)
+    stop.set()
+    worker.join(10)
+    return frames
+
+
+def test_video_file_frames_are_numbered_and_claim_checked(vtest_avi, payloads):
+    camera = Camera(id="file-cam", source=str(vtest_avi), pace="fast", max_frames=5)
+
+    frames = run_camera(camera, payloads)
+
+    assert [f.ref.frame_id for f in frames] == [0, 1, 2, 3, 4]
+    first = frames[0]
+    assert (first.ref.width, first.ref.height) == (768, 576)
+    assert first.encoding == ImageEncoding.IMAGE_ENCODING_BGR24
+    assert first.image.claim_check.size_bytes == 768 * 576 * 3
+    assert len(payloads.get(first.image)) == 768 * 576 * 3
+
+
+def test_realtime_pacing_follows_the_source_frame_rate(vtest_avi, payloads):
+    camera = Camera(id="paced", source=str(vtest_avi), pace="realtime", fps=20, max_frames=11)
+
+    started = time.monotonic()
+    run_camera(camera, payloads)
+
+    assert time.monotonic() - started >= 0.5 - 0.05  # 10 intervals at 20 fps
+
+
+def test_image_folder_passes_jpegs_through_unchanged(tmp_path, bus_jpg, payloads):
+    for name in ("b.jpg", "a.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(bus_jpg if name.endswith(".jpg") else b"x")
+
+    frames = run_camera(Camera(id="folder", source=str(tmp_path), pace="fast"), payloads)
+
+    assert len(frames) == 2
+    assert all(f.encoding == ImageEncoding.IMAGE_ENCODING_JPEG for f in frames)
+    assert payloads.get(frames[0].image) == bus_jpg
+
+
+def test_a_missing_source_stops_only_its_camera(tmp_path, bus_jpg, payloads):
+    (tmp_path / "a.jpg").write_bytes(bus_jpg)
+
+    missing = run_camera(Camera(id="gone", source=str(tmp_path / "nope.avi")), payloads)
+    working = run_camera(Camera(id="ok", source=str(tmp_path), pace="fast"), payloads)
+
+    assert missing == [] and len(working) == 1
+
+
+@pytest.fixture
+def http_video(vtest_avi, tmp_path):
+    shutil.copy(vtest_avi, tmp_path / "live.avi")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/live.avi"
+    server.shutdown()
+
+
+def test_http_stream_is_read_and_ids_come_from_the_live_counter(http_video, payloads):
+    camera = Camera(id="http-cam", source=http_video, max_frames=20)
+
+    frames = run_camera(camera, payloads)
+
+    assert len(frames) == 20
+    assert [f.ref.frame_id for f in frames] == list(range(20))
+    assert frames[0].source_uri == http_video
+
+
+def test_an_unreachable_stream_is_retried_with_backoff():
+    camera = Camera(id="down-cam", source="http://127.0.0.1:9/stream.mjpg")
+    before = reconnects.labels("down-cam")._value.get()
+
+    frames = run_camera(camera, payloads=None, until=lambda _f: False, timeout_s=1.5)
+
+    assert frames == []
+    assert reconnects.labels("down-cam")._value.get() - before >= 2
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        ("cameras: []", "at least 1"),
+        ("cameras:\n- {id: a, source: x.avi, pase: fast}", "pase"),
+        ("cameras:\n- {id: 'bad id', source: x.avi}", "cameras.0.id"),
+        ("cameras:\n- {id: a, source: x}\n- {id: a, source: y}", "duplicate camera ids ['a']"),
+        ("cameras: [", "cameras file"),
+    ],
+)
+def test_invalid_cameras_files_are_rejected_with_the_reason(tmp_path, document, error):
+    path = tmp_path / "cameras.yaml"
+    path.write_text(document)
+    with pytest.raises(ConfigError, match=error.replace("[", r"\[").replace("]", r"\]")):
+        load_cameras(path)

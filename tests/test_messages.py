@@ -1,0 +1,48 @@
+"""Record decoding rejects every malformed record with a reason (property-based for bytes)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.core.errors import PoisonMessage
+from services.core.messages import CONTENT_TYPE, decode, schema_headers
+from steadyeye.v1.common_pb2 import FrameRef
+from steadyeye.v1.frames_pb2 import Frame
+
+GOOD = Frame(ref=FrameRef(camera_id="cam", frame_id=3))
+
+
+def test_a_good_record_round_trips():
+    assert decode(GOOD.SerializeToString(), schema_headers(GOOD), Frame) == GOOD
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "reason"),
+    [
+        (GOOD.SerializeToString(), [], "missing 'schema' header"),
+        (GOOD.SerializeToString(), [("schema", b"\xff\xfe")], "malformed 'schema' header"),
+        (GOOD.SerializeToString(), [("schema", b"steadyeye.v1.Detections")], "unknown schema"),
+        (b"", schema_headers(GOOD), "empty payload"),
+        (b"\x0a\x05\x0a\x03ca", schema_headers(GOOD), "cannot parse"),
+        (
+            Frame(ref=FrameRef(frame_id=1)).SerializeToString(),
+            schema_headers(GOOD),
+            "without ref.camera_id",
+        ),
+        (b"\x0a\x04\x0a\x02\xff\xfe", schema_headers(GOOD), "cannot parse"),  # invalid UTF-8 id
+    ],
+)
+def test_bad_records_are_poison_with_a_reason(value, headers, reason):
+    with pytest.raises(PoisonMessage, match=reason):
+        decode(value, headers, Frame)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_arbitrary_bytes_either_decode_or_are_poison(value):
+    try:
+        decode(value, [("content-type", CONTENT_TYPE), ("schema", b"steadyeye.v1.Frame")], Frame)
+    except PoisonMessage:
+        pass
