@@ -15,6 +15,8 @@ from rich.console import Console
 from services.core.errors import ConfigError
 from services.core.settings import load
 
+DEMO_RULES = Path(__file__).resolve().parents[1] / "examples" / "demo-rules.yaml"
+
 
 def _fail(message: str) -> None:
     click.echo(f"steadyeye: {message}", err=True)
@@ -41,8 +43,14 @@ def main(verbose: bool) -> None:
     show_default=True,
     help="Source's own frame rate, or as fast as it goes.",
 )
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=DEMO_RULES if DEMO_RULES.is_file() else None,
+    help="Alert rules for camera 'demo' (default: the example rules for the sample clip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def demo(source: str | None, frames: int, pace: str, as_json: bool) -> None:
+def demo(source: str | None, frames: int, pace: str, rules: Path | None, as_json: bool) -> None:
     """Start the embedded stack, run footage through it, print a summary and exit."""
     from steadyeye.assets import MediaSettings, media_file
     from steadyeye.demo import run_demo
@@ -50,7 +58,7 @@ def demo(source: str | None, frames: int, pace: str, as_json: bool) -> None:
     console = Console(stderr=True)
     try:
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
-        summary = run_demo(source, frames, pace, console)
+        summary = run_demo(source, frames, pace, rules, console)
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     if as_json:
@@ -67,12 +75,21 @@ def demo(source: str | None, frames: int, pace: str, as_json: bool) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Cameras file (YAML) for the ingest service; without it ingest is not run.",
 )
-def up(cameras: Path | None) -> None:
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Alert rules file (YAML) for the alert service; without it alert is not run.",
+)
+def up(cameras: Path | None, rules: Path | None) -> None:
     """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
     from steadyeye.embedded.stack import Stack
 
     console = Console(stderr=True)
-    stack = Stack(cameras_file=cameras.resolve() if cameras else None, say=console.print)
+    stack = Stack(
+        cameras_file=cameras.resolve() if cameras else None,
+        rules_file=rules.resolve() if rules else None,
+        say=console.print,
+    )
     try:
         with stack:
             console.print(
@@ -151,3 +168,46 @@ def import_(
     except ModelImportError as exc:
         _fail(str(exc))
     click.echo(f"wrote {path}")
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: they print figures, side by side with a baseline, and assert nothing."""
+
+
+@bench.command("pipeline")
+@click.option("--source", help="Video file (default: the sample clip).")
+@click.option("--frames", default=300, show_default=True)
+@click.option("--in-flight", default=8, show_default=True, help="Concurrent Triton requests.")
+def bench_pipeline_command(source: str | None, frames: int, in_flight: int) -> None:
+    """Baseline script vs model alone vs the whole pipeline, on the same frames (JSON)."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.pipeline import bench_pipeline
+
+    console = Console(stderr=True)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        result = bench_pipeline(source, frames, console, in_flight)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=2))
+
+
+@bench.command("tracking")
+@click.option(
+    "--mot",
+    "mot_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A sequence in MOT Challenge layout (seqinfo.ini, det/det.txt, gt/gt.txt).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write our tracks in MOT results format.",
+)
+def bench_tracking_command(mot_dir: Path, out: Path | None) -> None:
+    """Our tracker vs a public baseline on the same detections: HOTA, MOTA, IDF1, fps (JSON)."""
+    from steadyeye.bench.tracking import bench_tracking
+
+    click.echo(json.dumps(bench_tracking(mot_dir, out), indent=2))

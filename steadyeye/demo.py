@@ -11,25 +11,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from steadyeye.embedded.stack import Stack
 from steadyeye.tally import Tally, TopicReader
+from steadyeye.v1.alerts_pb2 import Alert, Severity
 
 CAMERA_ID = "demo"
 
 
 def run_demo(
-    source: str, frames: int, pace: str, console: Console, idle_timeout_s: float = 60.0
+    source: str,
+    frames: int,
+    pace: str,
+    rules: Path | None,
+    console: Console,
+    idle_timeout_s: float = 60.0,
 ) -> dict:
-    stack = Stack(say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    stack = Stack(rules_file=rules, say=lambda text: console.print(f"[dim]{text}[/dim]"))
     cameras = stack.workdir / "demo-cameras.yaml"
     cameras.parent.mkdir(parents=True, exist_ok=True)
     camera = {"id": CAMERA_ID, "source": source, "pace": pace, "max_frames": frames}
     cameras.write_text(yaml.safe_dump({"cameras": [camera]}))
     stack.cameras_file = cameras
     with stack:
-        topics = {
-            "frames": stack.topics.frames,
-            "detections": stack.topics.detections,
-            "deadletter": stack.topics.deadletter,
-        }
+        names = ("frames", "detections", "tracks", "alerts", "deadletter")
+        topics = {name: getattr(stack.topics, name) for name in names}
         tally = Tally(CAMERA_ID)
         reader = TopicReader(stack.bootstrap, list(topics.values()))
         try:
@@ -64,7 +67,7 @@ def _follow(
         task = progress.add_task("detected", total=frames, ingested=0, fps=0.0, p50=0.0, dlq=0)
         last_change = time.monotonic()
         while len(tally.detected) < frames:
-            if reader.poll_into(tally, topics):
+            if reader.poll_into(tally, topics, lambda alert: _print_alert(progress, alert)):
                 last_change = time.monotonic()
             elif time.monotonic() - last_change > idle_timeout_s:
                 console.print(f"[red]no progress for {idle_timeout_s:.0f}s; stopping[/red]")
@@ -77,3 +80,12 @@ def _follow(
                 p50=tally.percentiles()["p50"],
                 dlq=tally.deadlettered,
             )
+
+
+def _print_alert(progress: Progress, alert: Alert) -> None:
+    severity = Severity.Name(alert.severity).removeprefix("SEVERITY_").lower()
+    tracks = ",".join(map(str, alert.track_ids)) or "-"
+    progress.console.print(
+        f"[yellow]alert[/yellow] {alert.rule_id} ({severity}) frame {alert.ref.frame_id} "
+        f"tracks {tracks}: {alert.message}"
+    )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
 from services.core.messages import decode
+from steadyeye.v1.alerts_pb2 import Alert
 from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.frames_pb2 import Frame
+from steadyeye.v1.tracks_pb2 import Tracks, TrackState
 
 
 @dataclass
@@ -24,6 +27,9 @@ class Tally:
     frames_with: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     deadlettered: int = 0
+    tracks_started: set[int] = field(default_factory=set)
+    tracks_ended: set[int] = field(default_factory=set)
+    alerts: dict[str, Alert] = field(default_factory=dict)  # by alert_id: replays count once
     first_at: float | None = None
     last_at: float | None = None
 
@@ -45,6 +51,22 @@ class Tally:
         names = [d.class_name for d in message.detections]
         self.by_class.update(names)
         self.frames_with.update(set(names))
+
+    def add_tracks(self, message: Tracks) -> None:
+        if message.ref.camera_id != self.camera_id:
+            return
+        for track in message.tracks:
+            if track.state == TrackState.TRACK_STATE_STARTED:
+                self.tracks_started.add(track.track_id)
+            elif track.state == TrackState.TRACK_STATE_ENDED:
+                self.tracks_ended.add(track.track_id)
+
+    def add_alert(self, alert: Alert) -> bool:
+        """True when the alert is new (not a redelivery)."""
+        if alert.ref.camera_id != self.camera_id or alert.alert_id in self.alerts:
+            return False
+        self.alerts[alert.alert_id] = alert
+        return True
 
     @property
     def fps(self) -> float:
@@ -72,6 +94,9 @@ class Tally:
                 name: round(n / detected, 3) for name, n in self.frames_with.most_common()
             },
             "latency_ms": self.percentiles(),
+            "tracks_started": len(self.tracks_started),
+            "tracks_ended": len(self.tracks_ended),
+            "alerts_by_rule": dict(Counter(a.rule_id for a in self.alerts.values()).most_common()),
             "fps": round(self.fps, 1),
         }
 
@@ -89,7 +114,9 @@ class TopicReader:
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning(*partitions)
 
-    def poll_into(self, tally: Tally, topics: dict[str, str]) -> int:
+    def poll_into(
+        self, tally: Tally, topics: dict[str, str], on_alert: Callable[[Alert], None]
+    ) -> int:
         """Read what is there; returns the number of records. `topics` maps role -> name."""
         batch = self._consumer.poll(timeout_ms=200, max_records=500)
         now = time.time()
@@ -101,6 +128,12 @@ class TopicReader:
                     tally.add_frame(decode(record.value, record.headers, Frame))
                 elif tp.topic == topics["detections"]:
                     tally.add_detections(decode(record.value, record.headers, Detections), now)
+                elif tp.topic == topics["tracks"]:
+                    tally.add_tracks(decode(record.value, record.headers, Tracks))
+                elif tp.topic == topics["alerts"]:
+                    alert = decode(record.value, record.headers, Alert)
+                    if tally.add_alert(alert):
+                        on_alert(alert)
                 elif tp.topic == topics["deadletter"]:
                     tally.deadlettered += 1
         return count

@@ -22,6 +22,7 @@ from steadyeye.assets import SHARED_CANDIDATES
 from steadyeye.embedded.stack import Stack
 from steadyeye.v1.common_pb2 import FrameRef, Payload
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
+from tests.otlp_receiver import OtlpReceiver
 
 
 def shared_file(sub: str, name: str) -> Path:
@@ -45,10 +46,26 @@ def vtest_avi() -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def otlp() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[Stack]:
+    """One stack for the session; its services export traces to the test's OTLP receiver."""
     shared_file("models", "yolox_nano.onnx")
-    with Stack(workdir=tmp_path_factory.mktemp("stack")) as running:
-        yield running
+    tracing_env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in tracing_env.items():
+            patch.setenv(name, value)
+        with Stack(workdir=tmp_path_factory.mktemp("stack")) as running:
+            yield running
 
 
 class Pipeline:

@@ -25,7 +25,10 @@ from steadyeye.embedded.binaries import Triton, tansu
 from steadyeye.embedded.process import ManagedProcess
 
 log = logging.getLogger(__name__)
-PIPELINE = ("preprocess", "inference")  # ingest joins when there is a cameras file
+# Consumers, in pipeline order. ingest joins when there is a cameras file, alert when there
+# is a rules file.
+PIPELINE = ("preprocess", "inference", "tracking")
+TRITON_CLIENTS = ("preprocess", "inference")
 
 
 class StackSettings(Group):
@@ -68,6 +71,7 @@ class Stack:
     def __init__(
         self,
         cameras_file: Path | None = None,
+        rules_file: Path | None = None,
         say: Callable[[str], None] = log.info,
         workdir: Path | None = None,
     ):
@@ -76,6 +80,7 @@ class Stack:
         self.topics = load(TopicSettings)
         self.redis_url = load(RedisSettings).url
         self.cameras_file = cameras_file
+        self.rules_file = rules_file
         self.say = say
         self.workdir = (workdir or self.settings.workdir).resolve()
         self.logs = self.workdir / "logs"
@@ -111,7 +116,8 @@ class Stack:
         self._start_triton(self._model_repository())
         self._create_topics()
         # The pipeline first: ingest starts once every consumer has joined its group.
-        for stage in (PIPELINE, ("ingest",) if self.cameras_file else ()):
+        consumers = (*PIPELINE, "alert") if self.rules_file else PIPELINE
+        for stage in (consumers, ("ingest",) if self.cameras_file else ()):
             for name in stage:
                 self.start_service(name)
             for name in stage:
@@ -260,11 +266,13 @@ class Stack:
             f"{prefix}HTTP_PORT": str(self.service_ports[name]),
             f"{prefix}HTTP_HOST": "127.0.0.1",
         }
-        if name in PIPELINE:
+        if name in TRITON_CLIENTS:
             env[f"{prefix}TRITON_URL"] = self.triton_grpc
             env[f"{prefix}MODEL_NAME"] = self.model.name
         if name == "ingest" and self.cameras_file:
             env[f"{prefix}CAMERAS_FILE"] = str(self.cameras_file)
+        if name == "alert" and self.rules_file:
+            env[f"{prefix}RULES_FILE"] = str(self.rules_file)
         return env
 
     def wait_ready(self, name: str) -> None:

@@ -1,0 +1,78 @@
+"""Detections -> Tracks: one tracker per camera, its state snapshotted to Redis at each commit
+so a restarted or rebalanced replica continues with the same track ids."""
+
+from __future__ import annotations
+
+import numpy as np
+from prometheus_client import Counter
+
+from services.core.handler import Handler
+from services.core.messages import Output
+from services.core.statestore import StateStore
+from services.tracking.tracker import ByteTracker, TrackerConfig
+from steadyeye.v1.detections_pb2 import Detections
+from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
+
+track_events = Counter("steadyeye_tracks_total", "Track lifecycle events", ["camera", "event"])
+
+
+class TrackingHandler(Handler):
+    input_type = Detections
+
+    def __init__(self, store: StateStore, output_topic: str, config: TrackerConfig) -> None:
+        self._store = store
+        self._topic = output_topic
+        self._config = config
+        self._trackers: dict[str, ByteTracker] = {}
+        self._dirty: set[str] = set()
+
+    def _tracker(self, camera_id: str) -> ByteTracker:
+        tracker = self._trackers.get(camera_id)
+        if tracker is None:
+            state = self._store.load(camera_id)
+            tracker = (
+                ByteTracker.from_state(state, self._config) if state else ByteTracker(self._config)
+            )
+            self._trackers[camera_id] = tracker
+        return tracker
+
+    def handle(self, message: Detections) -> list[Output]:
+        camera_id = message.ref.camera_id
+        detections = message.detections
+        update = self._tracker(camera_id).update(
+            np.array(
+                [[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in detections], np.float32
+            ).reshape(-1, 4),
+            np.array([d.score for d in detections], np.float32),
+            np.array([d.class_id for d in detections], np.int64),
+            message.ref.frame_id,
+        )
+        if update.stale:
+            return []  # a redelivered or late frame: its tracks were already published
+        self._dirty.add(camera_id)
+        started = set(update.started)
+        tracks = [
+            Track(
+                track_id=int(track_id),
+                state=TrackState.TRACK_STATE_STARTED
+                if track_id in started
+                else TrackState.TRACK_STATE_UPDATED,
+                detection=detection,
+            )
+            for detection, track_id in zip(detections, update.track_ids.tolist(), strict=True)
+            if track_id > 0
+        ]
+        tracks += [Track(track_id=t, state=TrackState.TRACK_STATE_ENDED) for t in update.ended]
+        track_events.labels(camera_id, "started").inc(len(started))
+        track_events.labels(camera_id, "ended").inc(len(update.ended))
+        out = Tracks(ref=message.ref, tracks=tracks, quality=message.quality)
+        return [Output(self._topic, camera_id, out)]
+
+    def before_commit(self) -> None:
+        self._store.save_many({c: self._trackers[c].to_state() for c in self._dirty})
+        self._dirty.clear()
+
+    def on_rebalance(self) -> None:
+        # Cameras may have moved: reload every tracker from its last committed snapshot.
+        self._trackers.clear()
+        self._dirty.clear()

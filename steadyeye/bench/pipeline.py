@@ -1,0 +1,172 @@
+"""`steadyeye bench pipeline`: the whole embedded stack side by side with the one-file script a
+team could write instead, and with the served model alone, on the same frames in one run.
+
+It prints figures and asserts nothing: these machines are noisy, so compare the ratios.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+import tritonclient.grpc as triton
+import yaml
+from rich.console import Console
+
+from services import contract as contracts
+from services.preprocess.letterbox import letterbox
+from services.tracking.tracker import ByteTracker
+from steadyeye.embedded.stack import Stack
+from steadyeye.tally import Tally, TopicReader
+
+CAMERA = "bench"
+
+
+def _percentiles(latencies_s: list[float]) -> dict[str, float]:
+    p50, p95, p99 = np.percentile(np.asarray(latencies_s) * 1000, [50, 95, 99])
+    return {"p50": round(p50, 1), "p95": round(p95, 1), "p99": round(p99, 1)}
+
+
+def _figures(frames: int, elapsed_s: float, latencies_s: list[float]) -> dict:
+    return {"fps": round(frames / elapsed_s, 1), "latency_ms": _percentiles(latencies_s)}
+
+
+def baseline(source: str, frames: int, model_onnx: Path, contract) -> dict:
+    """One process, one loop: decode -> letterbox -> ONNX Runtime (the same fused model, so
+    decoding and NMS included) -> tracking."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(model_onnx), options, providers=["CPUExecutionProvider"])
+    tracker = ByteTracker()
+    capture = cv2.VideoCapture(source)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for frame_id in range(frames):
+        t0 = time.perf_counter()
+        ok, image = capture.read()
+        if not ok:
+            raise RuntimeError(f"{source} has fewer than {frames} frames")
+        boxed = letterbox(image, contract)
+        boxes, scores, classes, count = session.run(None, {"images": boxed.image[None]})
+        n = int(count[0, 0])
+        xy = (boxes[0, :n].reshape(-1, 2, 2) - (boxed.pad_x, boxed.pad_y)) / boxed.scale
+        tracker.update(xy.reshape(-1, 4), scores[0, :n], classes[0, :n], frame_id)
+        latencies.append(time.perf_counter() - t0)
+    return _figures(frames, time.perf_counter() - started, latencies)
+
+
+def model_only(source: str, frames: int, url: str, contract, in_flight: int) -> dict:
+    """The served model through Triton alone, with the inference service's in-flight bound."""
+    capture = cv2.VideoCapture(source)
+    tensors = []
+    for _ in range(frames):
+        _, image = capture.read()
+        tensors.append(letterbox(image, contract).image[None])
+    client = triton.InferenceServerClient(url)
+
+    def infer(tensor: np.ndarray) -> float:
+        t0 = time.perf_counter()
+        request = triton.InferInput(contract.input_name, list(tensor.shape), "UINT8")
+        request.set_data_from_numpy(tensor)
+        client.infer(contract.name, [request])
+        return time.perf_counter() - t0
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(in_flight) as pool:
+        latencies = list(pool.map(infer, tensors))
+    elapsed = time.perf_counter() - started
+    client.close()
+    return _figures(frames, elapsed, latencies)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """Process plus its children (Triton's Python-backend stub runs the model)."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _peak_rss_mb(process: psutil.Process) -> float:
+    peak = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            with open(f"/proc/{p.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak += int(line.split()[1])
+        except OSError:
+            pass
+    return round(peak / 1024, 1)
+
+
+def bench_pipeline(source: str, frames: int, console: Console, in_flight: int = 8) -> dict:
+    stack = Stack(say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    with stack:
+        client = triton.InferenceServerClient(stack.triton_grpc)
+        contract = contracts.fetch(client, stack.model.name, 60)
+        client.close()
+        model_onnx = stack.workdir / "model_repository" / stack.model.name / "1" / "model.onnx"
+        console.print("baseline: single-process loop ...")
+        result = {"baseline": baseline(source, frames, model_onnx, contract)}
+        console.print("model only: Triton ...")
+        result["model_only"] = model_only(source, frames, stack.triton_grpc, contract, in_flight)
+        console.print("pipeline: the whole stack ...")
+        result.update(_pipeline(stack, source, frames))
+    base, model, pipe = result["baseline"], result["model_only"], result["pipeline"]
+    result["ratios"] = {
+        "pipeline_over_baseline": round(pipe["fps"] / base["fps"], 3),
+        "pipeline_over_model_only": round(pipe["fps"] / model["fps"], 3),
+    }
+    result["frames"] = frames
+    return result
+
+
+def _pipeline(stack: Stack, source: str, frames: int) -> dict:
+    cameras = stack.workdir / "bench-cameras.yaml"
+    camera = {"id": CAMERA, "source": source, "pace": "fast", "max_frames": frames}
+    cameras.write_text(yaml.safe_dump({"cameras": [camera]}))
+    stack.cameras_file = cameras
+    processes = {
+        name: psutil.Process(p.pid) for name, p in stack.processes.items() if p.pid is not None
+    }
+    before = {name: _cpu_seconds(p) for name, p in processes.items()}
+    tally = Tally(CAMERA)
+    topics = {"frames": stack.topics.frames, "detections": stack.topics.detections}
+    reader = TopicReader(stack.bootstrap, list(topics.values()))
+    ingest = stack.start_service("ingest")
+    processes["ingest"] = psutil.Process(ingest.pid)
+    before["ingest"] = 0.0
+    deadline = time.monotonic() + 600
+    try:
+        while len(tally.detected) < frames and time.monotonic() < deadline:
+            reader.poll_into(tally, topics, lambda _alert: None)
+    finally:
+        reader.close()
+    cpu = {
+        name: round((_cpu_seconds(p) - before[name]) * 1000 / frames, 2)
+        for name, p in processes.items()
+    }
+    summary = tally.summary()
+    return {
+        "pipeline": {
+            "fps": summary["fps"],
+            "latency_ms": summary["latency_ms"],
+            "frames_lost": summary["frames_lost"],
+        },
+        "cpu_ms_per_frame": cpu,
+        "cpu_ms_per_frame_outside_model": round(
+            sum(v for k, v in cpu.items() if k not in ("triton", "broker", "redis")), 2
+        ),
+        "peak_rss_mb": {name: _peak_rss_mb(p) for name, p in processes.items()},
+    }
