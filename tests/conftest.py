@@ -25,6 +25,9 @@ from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
 from tests.otlp_receiver import OtlpReceiver
 
 
+DATA = Path(__file__).parent / "data"
+
+
 def shared_file(sub: str, name: str) -> Path:
     for root in SHARED_CANDIDATES:
         if (root / sub / name).is_file():
@@ -64,7 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracing_env.items():
             patch.setenv(name, value)
-        with Stack(workdir=tmp_path_factory.mktemp("stack")) as running:
+        with Stack(
+            rules_file=DATA / "rules.yaml", workdir=tmp_path_factory.mktemp("stack")
+        ) as running:
             yield running
 
 

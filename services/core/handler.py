@@ -44,6 +44,11 @@ class Handler(ABC):
                     results.append(exc)
         return results
 
+    def tick(self) -> list[Output]:
+        """Called about once a second, also when no message arrives: for outputs driven by
+        time rather than input (a camera that went silent)."""
+        return []
+
     def before_commit(self) -> None:
         """Outputs of the batch are acknowledged; offsets are committed next. Persist state
         here (not in handle) so stored state never runs ahead of what was published."""

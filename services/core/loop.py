@@ -38,6 +38,7 @@ TRANSIENT = (
 )
 # Below any sane max_poll_interval_ms, so backing off never costs the group membership.
 MAX_BACKOFF_S = 2.0
+TICK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,16 +86,37 @@ class ConsumerLoop:
 
     def run(self) -> None:
         self._health.set("started", True)
+        next_tick = time.monotonic()
         try:
             while not self._stopping.is_set():
                 batch = self._consumer.poll(timeout_ms=500, max_records=self._max_records)
                 self._health.progressed()
                 if batch:
                     self._process(batch)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + TICK_S
+                    self._tick()
         finally:
             self._producer.flush(timeout=10)
             self._consumer.close(autocommit=False)
             self._handler.close()
+
+    def _tick(self) -> None:
+        try:
+            outputs = self._handler.tick()
+            for out in outputs:
+                self._producer.send(
+                    out.topic,
+                    key=out.key.encode(),
+                    value=out.message.SerializeToString(),
+                    headers=tracing.inject(schema_headers(out.message) + list(out.headers)),
+                )
+                metrics.produced.labels(self._service, out.topic).inc()
+            if outputs:
+                self._producer.flush()
+                self._handler.before_commit()
+        except (KafkaError, *TRANSIENT) as exc:
+            log.warning("timed outputs failed, will retry at the next tick: %s", exc)
 
     def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         started = time.perf_counter()

@@ -19,8 +19,18 @@ import numpy.typing as npt
 
 from services.tracking.tracker.config import TrackerConfig
 from services.tracking.tracker.kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
-from services.tracking.tracker.matching import association_cost, iou_matrix, linear_assignment
-from services.tracking.tracker.state import NO_ID, STATE_VERSION, Phase, Track
+from services.tracking.tracker.matching import iou_matrix, linear_assignment
+from services.tracking.tracker.state import (
+    LOST,
+    NO_ID,
+    STATE_VERSION,
+    TENTATIVE,
+    TRACKED,
+    TrackTable,
+)
+
+Index = npt.NDArray[np.intp]
+_NONE = np.zeros(0, dtype=np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +38,10 @@ class TrackUpdate:
     """What one `update` call decided.
 
     track_ids[i] is the id of the confirmed track that detection row i belongs to, or -1
-    (below low_thresh, unmatched, invalid box, or its track still tentative).
+    (score below low_thresh, invalid box, unmatched, or its track still tentative).
     started: ids confirmed in this update. ended: ids that ended in this update (lost longer
-    than the buffer, or merged into an older duplicate); each id is reported once.
-    stale: frame_id was not after the last processed one; nothing was changed.
+    than the buffer, or dropped as the younger of two tracks on one object); each id is
+    reported once. stale: frame_id was not after the last processed one; nothing changed.
     """
 
     frame_id: int
@@ -42,10 +52,12 @@ class TrackUpdate:
 
 
 class ByteTracker:
+    """One camera's tracker. Not thread-safe; ids start at 1 and are never reused."""
+
     def __init__(self, config: TrackerConfig | None = None) -> None:
         self._config = config if config is not None else TrackerConfig()
         self._kf = KalmanFilter(self._config)
-        self._tracks: list[Track] = []
+        self._tracks = TrackTable.empty()
         self._next_id = 1
         self._last_frame: int | None = None
 
@@ -64,7 +76,7 @@ class ByteTracker:
         classes: npt.ArrayLike,
         frame_id: int,
     ) -> TrackUpdate:
-        """Associate one frame's detections (xyxy boxes, scores, integer classes)."""
+        """Associate one frame's detections: (N, 4) xyxy boxes, (N,) scores, (N,) classes."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         classes = np.asarray(classes, dtype=np.int64).reshape(-1)
@@ -77,20 +89,18 @@ class ByteTracker:
             # Late or duplicate delivery: acting on it would rewind the filters.
             return TrackUpdate(frame_id, track_ids, stale=True)
         gap = 1 if self._last_frame is None else frame_id - self._last_frame
-        self._last_frame = frame_id
         cfg = self._config
-        ended: list[int] = []
 
-        # Expire first, so a track past its buffer cannot take a detection, and so the gap
-        # below is bounded by the buffer for every track that is still predicted.
-        tracks: list[Track] = []
-        for t in self._tracks:
-            if frame_id - t.last_seen > cfg.track_buffer:
-                if t.track_id != NO_ID:
-                    ended.append(t.track_id)
-            else:
-                tracks.append(t)
-        self._predict(tracks, gap)
+        # A track may miss track_buffer frames and still be re-found in the next one; it ends
+        # at the end of the update in which it exceeds that. One that exceeded it in frames
+        # never delivered (a gap) ends here, before it can take a detection; this also bounds
+        # the gap predicted below by the buffer.
+        expired = frame_id - self._tracks.last_seen > cfg.track_buffer + 1
+        ended = self._tracks.track_id[expired & (self._tracks.track_id != NO_ID)].tolist()
+        # Work on a copy (fancy indexing copies), committed at the end: an exception part way
+        # leaves the tracker as it was.
+        t = self._tracks.take(np.flatnonzero(~expired))
+        t = self._predict(t, gap)
 
         valid = (
             np.isfinite(boxes).all(axis=1)
@@ -101,166 +111,142 @@ class ByteTracker:
         )
         high = np.flatnonzero(valid & (scores >= cfg.high_thresh))
         low = np.flatnonzero(valid & (scores < cfg.high_thresh))
-        track_boxes = (
-            xyah_to_xyxy(np.stack([t.mean[:4] for t in tracks])) if tracks else np.zeros((0, 4))
-        )
-        track_cls = np.array([t.cls for t in tracks], dtype=np.int64)
+        # Every stage matches a subset of the same pairs: one IoU matrix serves all three.
+        # Invalid detections get an empty box, so they overlap nothing.
+        iou = iou_matrix(xyah_to_xyxy(t.mean[:, :4]), np.where(valid[:, None], boxes, 0.0))
+        forbidden = t.cls[:, None] != classes[None, :] if cfg.class_aware else None
 
         def match(
-            rows: list[int], cols: npt.NDArray[np.intp], thresh: float, fuse: bool
-        ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-            """Match tracks[rows] to detections[cols]; returns global indices."""
-            cost, forbidden = association_cost(
-                track_boxes[rows],
-                track_cls[rows],
-                boxes[cols],
-                scores[cols],
-                classes[cols],
-                fuse_score=fuse,
-                class_aware=cfg.class_aware,
+            rows: Index, cols: Index, thresh: float, fuse: bool
+        ) -> tuple[Index, Index, Index, Index]:
+            """Match t[rows] to detections[cols]; all results are global indices."""
+            if len(rows) == 0 or len(cols) == 0:
+                return _NONE, _NONE, rows, cols
+            sub = iou[rows][:, cols]
+            cost = 1.0 - sub * scores[cols] if fuse else 1.0 - sub
+            r, c, free_r, free_c = linear_assignment(
+                cost, thresh, None if forbidden is None else forbidden[rows][:, cols]
             )
-            pairs, un_rows, un_cols = linear_assignment(cost, thresh, forbidden)
-            return (
-                [(rows[r], int(cols[c])) for r, c in pairs],
-                [rows[r] for r in un_rows],
-                [int(cols[c]) for c in un_cols],
-            )
+            return rows[r], cols[c], rows[free_r], cols[free_c]
 
-        confirmed = [i for i, t in enumerate(tracks) if t.phase is not Phase.TENTATIVE]
-        tentative = [i for i, t in enumerate(tracks) if t.phase is Phase.TENTATIVE]
-
+        confirmed = np.flatnonzero(t.phase != TENTATIVE)
+        tentative = np.flatnonzero(t.phase == TENTATIVE)
         # Stage 1: confirmed tracks, lost ones included so they can be re-found.
-        matches, left_tracks, left_high = match(confirmed, high, cfg.match_thresh, cfg.fuse_score)
+        r1, c1, left_tracks, left_high = match(confirmed, high, cfg.match_thresh, cfg.fuse_score)
         # Stage 2: low detections only for tracks matched last frame; a lost track's prediction
         # is too uncertain to trust a weak detection near it.
-        still_tracked = [i for i in left_tracks if tracks[i].phase is Phase.TRACKED]
-        low_matches, missed, _ = match(still_tracked, low, cfg.low_match_thresh, False)
-        matches += low_matches
-        for i in missed:
-            tracks[i].phase = Phase.LOST
+        still_tracked = left_tracks[t.phase[left_tracks] == TRACKED]
+        r2, c2, missed, _ = match(still_tracked, low, cfg.low_match_thresh, False)
         # Stage 3: tentative tracks, only against high detections nobody else took.
-        tent_matches, tent_missed, new_dets = match(
-            tentative,
-            np.asarray(left_high, dtype=np.intp),
-            cfg.tentative_match_thresh,
-            cfg.fuse_score,
+        r3, c3, tent_missed, new_dets = match(
+            tentative, left_high, cfg.tentative_match_thresh, cfg.fuse_score
         )
-        matches += tent_matches
-        dropped = {id(tracks[i]) for i in tent_missed}
+        rows = np.concatenate([r1, r2, r3])
+        cols = np.concatenate([c1, c2, c3])
+        self._correct(t, rows, cols, boxes, scores, classes, frame_id)
+        t.phase[missed] = LOST
 
-        self._correct(tracks, matches, boxes, scores, classes, frame_id)
+        # Stage 4: confident leftovers start tentative tracks (confirmed at once if min_hits=1).
+        fresh = new_dets[scores[new_dets] >= cfg.new_track_thresh]
+        if len(fresh):
+            rows = np.concatenate([rows, np.arange(len(t), len(t) + len(fresh))])
+            cols = np.concatenate([cols, fresh])
+            t = t.extend(self._start(boxes[fresh], scores[fresh], classes[fresh], frame_id))
 
-        # Stage 4: confident leftovers start tentative tracks.
-        fresh = [j for j in new_dets if scores[j] >= cfg.new_track_thresh]
-        if fresh:
-            idx = np.asarray(fresh, dtype=np.intp)
-            means, covs = self._kf.initiate(xyxy_to_xyah(boxes[idx]))
-            for k, j in enumerate(fresh):
-                t = Track(
-                    track_id=NO_ID,
-                    phase=Phase.TENTATIVE,
-                    cls=int(classes[j]),
-                    score=float(scores[j]),
-                    mean=means[k],
-                    cov=covs[k],
-                    hits=1,
-                    start_frame=frame_id,
-                    last_seen=frame_id,
-                )
-                if cfg.min_hits <= 1:
-                    t.phase = Phase.TRACKED
-                tracks.append(t)
-                matches.append((len(tracks) - 1, j))
-
+        dropped = frame_id - t.last_seen > cfg.track_buffer
+        dropped[tent_missed] = True
         if cfg.duplicate_iou is not None:
-            dropped |= self._duplicates(tracks, frame_id, cfg.duplicate_iou)
-
-        survivors: list[Track] = []
-        for t in tracks:
-            if id(t) in dropped:
-                if t.track_id != NO_ID:
-                    ended.append(t.track_id)
-            else:
-                survivors.append(t)
-        self._tracks = survivors
+            dropped[self._duplicates(t, cfg.duplicate_iou, cfg.class_aware)] = True
 
         # Ids are handed out last, so a track dropped above never consumed one.
-        started: list[int] = []
-        for i, j in matches:
-            t = tracks[i]
-            if id(t) in dropped or t.phase is Phase.TENTATIVE:
-                continue
-            if t.track_id == NO_ID:
-                t.track_id = self._next_id
-                self._next_id += 1
-                started.append(t.track_id)
-            track_ids[j] = t.track_id
-        return TrackUpdate(frame_id, track_ids, started=started, ended=ended)
+        shown = ~dropped[rows] & (t.phase[rows] != TENTATIVE)
+        rows, cols = rows[shown], cols[shown]
+        fresh_rows = rows[t.track_id[rows] == NO_ID]
+        t.track_id[fresh_rows] = np.arange(self._next_id, self._next_id + len(fresh_rows))
+        self._next_id += len(fresh_rows)
+        track_ids[cols] = t.track_id[rows]
+        ended += t.track_id[dropped & (t.track_id != NO_ID)].tolist()
 
-    def _predict(self, tracks: list[Track], steps: int) -> None:
-        if not tracks:
-            return
-        mean = np.stack([t.mean for t in tracks])
-        cov = np.stack([t.cov for t in tracks])
-        lost = np.array([t.phase is Phase.LOST for t in tracks])
+        self._tracks = t.take(~dropped) if dropped.any() else t
+        self._last_frame = frame_id
+        return TrackUpdate(
+            frame_id, track_ids, started=t.track_id[fresh_rows].tolist(), ended=ended
+        )
+
+    def _predict(self, t: TrackTable, steps: int) -> TrackTable:
+        if len(t) == 0:
+            return t
+        mean, cov = t.mean, t.cov
+        lost = t.phase == LOST
         for _ in range(steps):
             # As ByteTrack: a lost box keeps drifting but stops changing height, which would
             # otherwise run away with no measurement to correct it.
             mean[lost, 7] = 0.0
             mean, cov = self._kf.predict(mean, cov)
-        for t, m, c in zip(tracks, mean, cov, strict=True):
-            t.mean, t.cov = m, c
+        t.mean, t.cov = mean, cov
+        return t
 
     def _correct(
         self,
-        tracks: list[Track],
-        matches: list[tuple[int, int]],
+        t: TrackTable,
+        rows: Index,
+        cols: Index,
         boxes: npt.NDArray[np.float64],
         scores: npt.NDArray[np.float64],
         classes: npt.NDArray[np.int64],
         frame_id: int,
     ) -> None:
-        if not matches:
+        if len(rows) == 0:
             return
-        rows = [i for i, _ in matches]
-        dets = np.asarray([j for _, j in matches], dtype=np.intp)
-        mean, cov = self._kf.update(
-            np.stack([tracks[i].mean for i in rows]),
-            np.stack([tracks[i].cov for i in rows]),
-            xyxy_to_xyah(boxes[dets]),
+        t.mean[rows], t.cov[rows] = self._kf.update(
+            t.mean[rows], t.cov[rows], xyxy_to_xyah(boxes[cols])
         )
-        for k, (i, j) in enumerate(matches):
-            t = tracks[i]
-            t.mean, t.cov = mean[k], cov[k]
-            t.score = float(scores[j])
-            t.cls = int(classes[j])
-            t.last_seen = frame_id
-            if t.phase is Phase.TENTATIVE:
-                t.hits += 1
-                if t.hits >= self._config.min_hits:
-                    t.phase = Phase.TRACKED
-            else:
-                t.phase = Phase.TRACKED
+        t.score[rows] = scores[cols]
+        t.cls[rows] = classes[cols]
+        t.last_seen[rows] = frame_id
+        was_tentative = rows[t.phase[rows] == TENTATIVE]
+        t.hits[was_tentative] += 1
+        t.phase[rows[t.phase[rows] != TENTATIVE]] = TRACKED  # re-found lost tracks too
+        t.phase[was_tentative[t.hits[was_tentative] >= self._config.min_hits]] = TRACKED
+
+    def _start(
+        self,
+        boxes: npt.NDArray[np.float64],
+        scores: npt.NDArray[np.float64],
+        classes: npt.NDArray[np.int64],
+        frame_id: int,
+    ) -> TrackTable:
+        n = len(boxes)
+        mean, cov = self._kf.initiate(xyxy_to_xyah(boxes))
+        phase = TRACKED if self._config.min_hits <= 1 else TENTATIVE
+        return TrackTable(
+            track_id=np.full(n, NO_ID, dtype=np.int64),
+            phase=np.full(n, phase, dtype=np.int64),
+            cls=classes.copy(),
+            score=scores.copy(),
+            hits=np.ones(n, dtype=np.int64),
+            start_frame=np.full(n, frame_id, dtype=np.int64),
+            last_seen=np.full(n, frame_id, dtype=np.int64),
+            mean=mean,
+            cov=cov,
+        )
 
     @staticmethod
-    def _duplicates(tracks: list[Track], frame_id: int, min_iou: float) -> set[int]:
+    def _duplicates(t: TrackTable, min_iou: float, class_aware: bool) -> Index:
         """A tracked and a lost track on the same spot are one object that got a second track
         while the first was lost; keep the older so its id survives (ByteTrack's rule)."""
-        tracked = [t for t in tracks if t.phase is Phase.TRACKED]
-        lost = [t for t in tracks if t.phase is Phase.LOST]
-        if not tracked or not lost:
-            return set()
-        iou = iou_matrix(
-            xyah_to_xyxy(np.stack([t.mean[:4] for t in tracked])),
-            xyah_to_xyxy(np.stack([t.mean[:4] for t in lost])),
-        )
-        out: set[int] = set()
-        for a, b in zip(*np.nonzero(iou >= min_iou), strict=True):
-            p, q = tracked[a], lost[b]
-            # The lost one goes on a tie: the tracked one has a measurement this frame.
-            younger = p if frame_id - p.start_frame < frame_id - q.start_frame else q
-            out.add(id(younger))
-        return out
+        tracked = np.flatnonzero(t.phase == TRACKED)
+        lost = np.flatnonzero(t.phase == LOST)
+        if len(tracked) == 0 or len(lost) == 0:
+            return _NONE
+        boxes = xyah_to_xyxy(t.mean[:, :4])
+        same = iou_matrix(boxes[tracked], boxes[lost]) >= min_iou
+        if class_aware:
+            same &= t.cls[tracked][:, None] == t.cls[lost][None, :]
+        a, b = np.nonzero(same)
+        p, q = tracked[a], lost[b]
+        # On a tie the lost one goes: the tracked one has a measurement this frame.
+        return np.where(t.start_frame[p] > t.start_frame[q], p, q)
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready snapshot; `from_state` continues exactly where this left off."""
@@ -268,7 +254,7 @@ class ByteTracker:
             "version": STATE_VERSION,
             "last_frame_id": self._last_frame,
             "next_track_id": self._next_id,
-            "tracks": [t.to_dict() for t in self._tracks],
+            "tracks": self._tracks.to_list(),
         }
 
     @classmethod
@@ -280,5 +266,5 @@ class ByteTracker:
         last = state["last_frame_id"]
         tracker._last_frame = None if last is None else int(last)
         tracker._next_id = int(state["next_track_id"])
-        tracker._tracks = [Track.from_dict(t) for t in state["tracks"]]
+        tracker._tracks = TrackTable.from_list(state["tracks"])
         return tracker

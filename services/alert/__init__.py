@@ -1,0 +1,1 @@
+"""alert: rules over tracks (zones, lines, occupancy, classes, silence, input quality)."""

@@ -1,0 +1,32 @@
+import sys
+
+from services.alert.handler import AlertHandler
+from services.alert.rules import AlertEngine, RuleFileError, load_rules
+from services.alert.settings import AlertSettings
+from services.alert.webhook import Webhook
+from services.core.runtime import Runtime, run_consumer
+
+
+def build(runtime: Runtime[AlertSettings]) -> AlertHandler:
+    settings = runtime.settings
+    try:
+        rules = load_rules(settings.rules_file)
+    except (RuleFileError, OSError) as exc:
+        print(f"steadyeye alert: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    webhook = (
+        Webhook(settings.webhook_url, settings.webhook_timeout_s, settings.webhook_retries)
+        if settings.webhook_url
+        else None
+    )
+    return AlertHandler(
+        AlertEngine(rules),
+        runtime.redis(),
+        runtime.topics.alerts,
+        runtime.topics.deadletter,
+        webhook,
+    )
+
+
+if __name__ == "__main__":
+    run_consumer("alert", AlertSettings, lambda topics: topics.tracks, build)
