@@ -24,8 +24,8 @@ from steadyeye.v1.common_pb2 import FrameRef, Payload
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
 from tests.otlp_receiver import OtlpReceiver
 
-
 DATA = Path(__file__).parent / "data"
+PROBE_CAMERA = "trace-probe"
 
 
 def shared_file(sub: str, name: str) -> Path:
@@ -67,10 +67,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracing_env.items():
             patch.setenv(name, value)
+        workdir = tmp_path_factory.mktemp("stack")
         with Stack(
-            rules_file=DATA / "rules.yaml", workdir=tmp_path_factory.mktemp("stack")
+            cameras_file=_probe_cameras(workdir), rules_file=DATA / "rules.yaml", workdir=workdir
         ) as running:
             yield running
+
+
+def _probe_cameras(workdir: Path) -> Path:
+    """Ingest runs too, with one camera that sends one frame: the probe for tracing tests."""
+    folder = workdir / "probe"
+    folder.mkdir()
+    (folder / "bus.jpg").write_bytes(shared_file("media", "bus.jpg").read_bytes())
+    cameras = workdir / "cameras.yaml"
+    cameras.write_text(f"cameras:\n- {{id: {PROBE_CAMERA}, source: {folder}, pace: fast}}\n")
+    return cameras
 
 
 class Pipeline:

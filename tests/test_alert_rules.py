@@ -67,6 +67,7 @@ def zone_frames(timeline: str, cls: str = "person") -> list[FrameObservation]:
         pytest.param("I" * 9 + "o" * 10, [], id="dwell-too-short"),
         pytest.param("IIIII" + "o" + "I" * 9, [10], id="one-frame-out-keeps-dwell"),
         pytest.param("IIIII" + "--" + "I" * 8, [10], id="two-frames-unseen-keep-dwell"),
+        pytest.param("IIIoIIIIo" + "I" * 10, [10], id="separate-blips-keep-dwell"),
         pytest.param("IIIII" + "oooooo" + "I" * 15, [21], id="out-past-grace-restarts-dwell"),
         pytest.param("o" * 20, [], id="never-inside"),
     ],

@@ -10,6 +10,7 @@ import time
 import cv2
 import numpy as np
 import redis
+from opentelemetry import trace
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter
 
@@ -92,6 +93,7 @@ class AlertHandler(Handler):
             sharpness=message.quality.sharpness if message.HasField("quality") else None,
         )
         firings = self._engine.observe(observation)
+        trace.get_current_span().set_attribute("steadyeye.alert_count", len(firings))
         self._dirty[camera_id] = max(capture_time, self._dirty.get(camera_id, 0.0))
         return [out for f in firings for out in self._publish(f, ref)]
 

@@ -70,6 +70,8 @@ class InferenceHandler(Handler):
     def handle_batch(self, items: list[Incoming]) -> list[Result]:
         """All items in flight at once (bounded by the pool) so Triton can batch them."""
         self._down.clear()
+        for item in items:
+            item.span.set_attribute("steadyeye.batch_size", len(items))
         futures = [self._pool.submit(self._traced, item) for item in items]
         results: list[Result] = []
         for future in futures:

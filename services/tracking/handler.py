@@ -4,6 +4,7 @@ so a restarted or rebalanced replica continues with the same track ids."""
 from __future__ import annotations
 
 import numpy as np
+from opentelemetry import trace
 from prometheus_client import Counter
 
 from services.core.handler import Handler
@@ -65,6 +66,7 @@ class TrackingHandler(Handler):
         tracks += [Track(track_id=t, state=TrackState.TRACK_STATE_ENDED) for t in update.ended]
         track_events.labels(camera_id, "started").inc(len(started))
         track_events.labels(camera_id, "ended").inc(len(update.ended))
+        trace.get_current_span().set_attribute("steadyeye.track_count", len(tracks))
         out = Tracks(ref=message.ref, tracks=tracks, quality=message.quality)
         return [Output(self._topic, camera_id, out)]
 
