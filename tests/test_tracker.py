@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.tracking.tracker import STATE_VERSION, ByteTracker, TrackerConfig, TrackUpdate
+from services.tracking.tracker.kalman import KalmanFilter
 
 
 def box(cx: float, cy: float, w: float = 40.0, h: float = 100.0) -> list[float]:
@@ -67,6 +68,68 @@ def random_stream(seed: int, frames: int = 150, objects: int = 8) -> list[tuple[
 def ids_of(updates: dict[int, TrackUpdate], rows: dict[int, int]) -> dict[int, int]:
     """frame -> track id of the row recorded for that frame."""
     return {f: int(updates[f].track_ids[r]) for f, r in rows.items()}
+
+
+# --- Kalman filter ----------------------------------------------------------------------------
+
+
+class DenseKalman:
+    """ByteTrack's filter written out with full 8x8 matrices, as the reference."""
+
+    def __init__(self, cfg: TrackerConfig) -> None:
+        self.cfg = cfg
+        self.motion = np.eye(8) + np.eye(8, k=4)
+        self.observe = np.eye(4, 8)
+
+    def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c, h = self.cfg, z[3]
+        wp, wv = c.std_weight_position, c.std_weight_velocity
+        std = [2 * wp * h, 2 * wp * h, c.std_aspect, 2 * wp * h]
+        std += [10 * wv * h, 10 * wv * h, c.std_aspect_velocity, 10 * wv * h]
+        return np.r_[z, np.zeros(4)], np.diag(np.square(std))
+
+    def predict(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c, h = self.cfg, mean[3]
+        wp, wv = c.std_weight_position, c.std_weight_velocity
+        std = [wp * h, wp * h, c.std_aspect, wp * h, wv * h, wv * h, c.std_aspect_velocity, wv * h]
+        q = np.diag(np.square(std))
+        return self.motion @ mean, self.motion @ cov @ self.motion.T + q
+
+    def update(
+        self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        c, h = self.cfg, mean[3]
+        wp = c.std_weight_position
+        r = np.diag(np.square([wp * h, wp * h, c.std_aspect_measurement, wp * h]))
+        s = self.observe @ cov @ self.observe.T + r
+        gain = cov @ self.observe.T @ np.linalg.inv(s)
+        return mean + gain @ (z - self.observe @ mean), cov - gain @ s @ gain.T
+
+
+def test_blockwise_kalman_equals_the_dense_filter() -> None:
+    cfg = TrackerConfig()
+    rng = np.random.default_rng(1)
+    ours, dense = KalmanFilter(cfg), DenseKalman(cfg)
+    z0 = np.array([[100.0, 200.0, 0.4, 120.0], [500.0, 300.0, 0.5, 60.0]])
+    mean, cov = ours.initiate(z0)
+    ref = [dense.initiate(z) for z in z0]
+    for k in range(40):
+        mean, cov = ours.predict(mean, cov)
+        ref = [dense.predict(m, p) for m, p in ref]
+        if k % 5 != 4:  # some frames without a measurement
+            z = z0 + [[3.0 * k, 1.0 * k, 0.0, 0.5 * k]] + rng.normal(0, 2, (2, 4)) * [1, 1, 0, 1]
+            mean, cov = ours.update(mean, cov, z)
+            ref = [dense.update(m, p, zi) for (m, p), zi in zip(ref, z, strict=True)]
+    for i, (m, p) in enumerate(ref):
+        np.testing.assert_allclose(mean[i], m, rtol=1e-9, atol=1e-9)
+        axis = np.arange(4)
+        for block, (a, b) in enumerate([(axis, axis), (axis, axis + 4), (axis + 4, axis + 4)]):
+            np.testing.assert_allclose(cov[i, block], p[a, b], rtol=1e-9, atol=1e-12)
+        # Everything outside the per-axis blocks is exactly zero in the dense filter too.
+        mask = np.ones((8, 8), dtype=bool)
+        for a, b in [(axis, axis), (axis, axis + 4), (axis + 4, axis), (axis + 4, axis + 4)]:
+            mask[a, b] = False
+        assert (p[mask] == 0).all()
 
 
 # --- identities -------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import time
 import cv2
 import numpy as np
 import redis
-from opentelemetry import trace
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import trace
 from prometheus_client import Counter
 
 from services.alert.rules import AlertEngine, Firing, FrameObservation, TrackObs
@@ -118,8 +118,11 @@ class AlertHandler(Handler):
     def _load(self, camera_id: str) -> None:
         if camera_id not in self._loaded:
             state = self._store.load(camera_id)
-            if state:
-                self._engine.load_state(camera_id, state)
+            try:
+                if state:
+                    self._engine.load_state(camera_id, state)
+            except ValueError as exc:  # an older format: start fresh rather than fail forever
+                log.warning("camera %s: discarding alert-engine snapshot: %s", camera_id, exc)
             self._loaded.add(camera_id)
 
     def _publish(self, firing: Firing, ref: FrameRef) -> list[Output]:

@@ -3,6 +3,8 @@ so a restarted or rebalanced replica continues with the same track ids."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from opentelemetry import trace
 from prometheus_client import Counter
@@ -14,6 +16,7 @@ from services.tracking.tracker import ByteTracker, TrackerConfig
 from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
 
+log = logging.getLogger(__name__)
 track_events = Counter("steadyeye_tracks_total", "Track lifecycle events", ["camera", "event"])
 
 
@@ -30,10 +33,14 @@ class TrackingHandler(Handler):
     def _tracker(self, camera_id: str) -> ByteTracker:
         tracker = self._trackers.get(camera_id)
         if tracker is None:
+            tracker = ByteTracker(self._config)
             state = self._store.load(camera_id)
-            tracker = (
-                ByteTracker.from_state(state, self._config) if state else ByteTracker(self._config)
-            )
+            if state:
+                try:
+                    tracker = ByteTracker.from_state(state, self._config)
+                except (ValueError, KeyError, TypeError) as exc:
+                    # An unreadable snapshot (older format) must not poison every later frame.
+                    log.warning("camera %s: discarding tracker snapshot: %s", camera_id, exc)
             self._trackers[camera_id] = tracker
         return tracker
 

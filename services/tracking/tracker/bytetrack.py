@@ -99,7 +99,7 @@ class ByteTracker:
         ended = self._tracks.track_id[expired & (self._tracks.track_id != NO_ID)].tolist()
         # Work on a copy (fancy indexing copies), committed at the end: an exception part way
         # leaves the tracker as it was.
-        t = self._tracks.take(np.flatnonzero(~expired))
+        t = self._tracks.take((~expired).nonzero()[0])
         t = self._predict(t, gap)
 
         valid = (
@@ -109,8 +109,8 @@ class ByteTracker:
             & (boxes[:, 3] > boxes[:, 1])
             & (scores >= cfg.low_thresh)
         )
-        high = np.flatnonzero(valid & (scores >= cfg.high_thresh))
-        low = np.flatnonzero(valid & (scores < cfg.high_thresh))
+        high = (valid & (scores >= cfg.high_thresh)).nonzero()[0]
+        low = (valid & (scores < cfg.high_thresh)).nonzero()[0]
         # Every stage matches a subset of the same pairs: one IoU matrix serves all three.
         # Invalid detections get an empty box, so they overlap nothing.
         iou = iou_matrix(xyah_to_xyxy(t.mean[:, :4]), np.where(valid[:, None], boxes, 0.0))
@@ -129,8 +129,8 @@ class ByteTracker:
             )
             return rows[r], cols[c], rows[free_r], cols[free_c]
 
-        confirmed = np.flatnonzero(t.phase != TENTATIVE)
-        tentative = np.flatnonzero(t.phase == TENTATIVE)
+        confirmed = (t.phase != TENTATIVE).nonzero()[0]
+        tentative = (t.phase == TENTATIVE).nonzero()[0]
         # Stage 1: confirmed tracks, lost ones included so they can be re-found.
         r1, c1, left_tracks, left_high = match(confirmed, high, cfg.match_thresh, cfg.fuse_score)
         # Stage 2: low detections only for tracks matched last frame; a lost track's prediction
@@ -235,8 +235,8 @@ class ByteTracker:
     def _duplicates(t: TrackTable, min_iou: float, class_aware: bool) -> Index:
         """A tracked and a lost track on the same spot are one object that got a second track
         while the first was lost; keep the older so its id survives (ByteTrack's rule)."""
-        tracked = np.flatnonzero(t.phase == TRACKED)
-        lost = np.flatnonzero(t.phase == LOST)
+        tracked = (t.phase == TRACKED).nonzero()[0]
+        lost = (t.phase == LOST).nonzero()[0]
         if len(tracked) == 0 or len(lost) == 0:
             return _NONE
         boxes = xyah_to_xyxy(t.mean[:, :4])

@@ -52,4 +52,4 @@ def linear_assignment(
     free_rows[r] = False
     free_cols = np.ones(cols, dtype=bool)
     free_cols[c] = False
-    return r, c, np.flatnonzero(free_rows), np.flatnonzero(free_cols)
+    return r, c, free_rows.nonzero()[0], free_cols.nonzero()[0]

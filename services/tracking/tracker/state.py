@@ -39,7 +39,7 @@ class TrackTable:
     start_frame: Ints
     last_seen: Ints  # frame id of the last match
     mean: Floats  # (n, 8) Kalman state
-    cov: Floats  # (n, 8, 8)
+    cov: Floats  # (n, 3, 4) per-axis covariance blocks, see kalman.py
 
     @classmethod
     def empty(cls) -> TrackTable:
@@ -52,7 +52,7 @@ class TrackTable:
             start_frame=np.zeros(0, np.int64),
             last_seen=np.zeros(0, np.int64),
             mean=np.zeros((0, 8)),
-            cov=np.zeros((0, 8, 8)),
+            cov=np.zeros((0, 3, 4)),
         )
 
     def __len__(self) -> int:
@@ -119,7 +119,7 @@ class TrackTable:
             return cls.empty()
         mean = np.asarray([t["mean"] for t in tracks], dtype=np.float64)
         cov = np.asarray([t["cov"] for t in tracks], dtype=np.float64)
-        if mean.shape != (len(tracks), 8) or cov.shape != (len(tracks), 8, 8):
+        if mean.shape != (len(tracks), 8) or cov.shape != (len(tracks), 3, 4):
             raise ValueError(f"bad track state shapes {mean.shape}, {cov.shape}")
 
         def ints(key: str) -> Ints:

@@ -1,0 +1,51 @@
+"""Every service's /metrics parses as Prometheus text and its counters move when frames flow."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.stack
+
+# Metric families each service must expose, and which of them must have moved.
+EXPECTED = {
+    "ingest": ["steadyeye_ingest_frames", "steadyeye_camera_last_frame_timestamp_seconds",
+               "steadyeye_messages_produced"],
+    "preprocess": ["steadyeye_messages_consumed", "steadyeye_messages_produced",
+                   "steadyeye_handle_duration_seconds",
+                   "steadyeye_end_to_end_latency_seconds"],
+    "inference": ["steadyeye_messages_consumed", "steadyeye_messages_produced",
+                  "steadyeye_triton_request_duration_seconds",
+                  "steadyeye_end_to_end_latency_seconds"],
+    "tracking": ["steadyeye_messages_consumed", "steadyeye_messages_produced",
+                 "steadyeye_tracks"],
+    "alert": ["steadyeye_messages_consumed"],
+}
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Sum of each family's samples (counters' _total, histograms' _count)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith(("_bucket", "_sum", "_created")):
+                continue
+            totals[family.name] = totals.get(family.name, 0.0) + sample.value
+    return totals
+
+
+@pytest.mark.parametrize("service", list(EXPECTED))
+def test_service_metrics_move_after_frames_flow(stack, pipeline, camera_id, bus_jpg, service):
+    pipeline.send_frame(camera_id, 0, bus_jpg)
+    assert pipeline.read(pipeline.topics.tracks, lambda r: r.key == camera_id.encode(), 1)
+
+    metrics = scrape(stack.service_ports[service])
+
+    for name in EXPECTED[service]:
+        assert metrics.get(name, 0) > 0, f"{service}: {name} did not move"
+    if service != "ingest":  # a gauge that is rightly 0 once the consumer caught up
+        assert "steadyeye_consumer_lag_messages" in metrics
