@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -49,13 +50,26 @@ def main(verbose: bool) -> None:
     default=DEMO_RULES if DEMO_RULES.is_file() else None,
     help="Alert rules for camera 'demo' (default: the example rules for the sample clip).",
 )
+@click.option(
+    "--otlp-endpoint",
+    help="Export every frame's trace over OTLP/gRPC (e.g. Jaeger at http://127.0.0.1:4317).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def demo(source: str | None, frames: int, pace: str, rules: Path | None, as_json: bool) -> None:
+def demo(
+    source: str | None,
+    frames: int,
+    pace: str,
+    rules: Path | None,
+    otlp_endpoint: str | None,
+    as_json: bool,
+) -> None:
     """Start the embedded stack, run footage through it, print a summary and exit."""
     from steadyeye.assets import MediaSettings, media_file
     from steadyeye.demo import run_demo
 
     console = Console(stderr=True)
+    if otlp_endpoint:  # the services inherit the environment and configure OpenTelemetry
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
     try:
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
         summary = run_demo(source, frames, pace, rules, console)

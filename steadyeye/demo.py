@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -40,6 +42,7 @@ def run_demo(
         finally:
             reader.close()
         summary = tally.summary()
+        summary["traces_exported"] = _traces_started(stack.service_ports["ingest"])
         summary["source"] = str(Path(source)) if "://" not in source else source
         summary["restarts"] = {n: p.restarts for n, p in stack.processes.items() if p.restarts}
     return summary
@@ -66,7 +69,7 @@ def _follow(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("detected", total=frames, ingested=0, fps=0.0, p50=0.0, dlq=0)
         last_change = time.monotonic()
-        while len(tally.detected) < frames:
+        while len(tally.detected) < frames or len(tally.tracked) < frames:
             if reader.poll_into(tally, topics, lambda alert: _print_alert(progress, alert)):
                 last_change = time.monotonic()
             elif time.monotonic() - last_change > idle_timeout_s:
@@ -89,3 +92,15 @@ def _print_alert(progress: Progress, alert: Alert) -> None:
         f"[yellow]alert[/yellow] {alert.rule_id} ({severity}) frame {alert.ref.frame_id} "
         f"tracks {tracks}: {alert.message}"
     )
+
+
+def _traces_started(ingest_port: int) -> int:
+    """Frames whose trace ingest sampled and handed to the OTLP exporter (0: tracing off)."""
+    url = f"http://127.0.0.1:{ingest_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for family in text_string_to_metric_families(response.read().decode()):
+            if family.name == "steadyeye_traces_started":
+                return int(
+                    sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+                )
+    return 0

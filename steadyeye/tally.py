@@ -27,6 +27,7 @@ class Tally:
     frames_with: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     deadlettered: int = 0
+    tracked: set[int] = field(default_factory=set)  # frame ids seen on the tracks topic
     tracks_started: set[int] = field(default_factory=set)
     tracks_ended: set[int] = field(default_factory=set)
     alerts: dict[str, Alert] = field(default_factory=dict)  # by alert_id: replays count once
@@ -55,6 +56,7 @@ class Tally:
     def add_tracks(self, message: Tracks) -> None:
         if message.ref.camera_id != self.camera_id:
             return
+        self.tracked.add(message.ref.frame_id)
         for track in message.tracks:
             if track.state == TrackState.TRACK_STATE_STARTED:
                 self.tracks_started.add(track.track_id)
@@ -87,6 +89,7 @@ class Tally:
             "frames_ingested": len(self.ingested),
             "frames_detected": detected,
             "frames_lost": len(self.ingested - self.detected),
+            "frames_tracked": len(self.tracked),
             "duplicates": self.duplicates,
             "frames_dead_lettered": self.deadlettered,
             "detections_by_class": dict(self.by_class.most_common()),

@@ -8,7 +8,7 @@ import numpy as np
 import tritonclient.grpc as triton
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from tritonclient.utils import InferenceServerException
 
 from services.contract import ModelContract
@@ -34,6 +34,15 @@ _TRANSIENT_STATUS = {
 }
 OUTPUTS = ("boxes", "scores", "classes", "count")
 
+detections_total = Counter(
+    "steadyeye_detections_total", "Detections published", ["model", "class_name"]
+)
+detection_confidence = Histogram(
+    "steadyeye_detection_confidence",
+    "Scores of published detections",
+    ["model"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
 triton_seconds = Histogram(
     "steadyeye_triton_request_duration_seconds",
     "Triton inference request latency, retries included",
@@ -101,6 +110,9 @@ class InferenceHandler(Handler):
             self._settings.min_score,
         )
         trace.get_current_span().set_attribute("steadyeye.detection_count", len(detections))
+        for detection in detections:
+            detections_total.labels(self._contract.name, detection.class_name).inc()
+            detection_confidence.labels(self._contract.name).observe(detection.score)
         out = Detections(
             ref=frame.ref,
             model=ModelRef(name=response.model_name, version=response.model_version),

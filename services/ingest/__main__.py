@@ -10,6 +10,7 @@ from kafka.errors import KafkaTimeoutError
 from opentelemetry import trace
 from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.trace import SpanKind
+from prometheus_client import Counter
 
 from services.core import kafka, tracing
 from services.core.errors import ConfigError
@@ -22,6 +23,9 @@ from services.ingest.settings import IngestSettings
 from steadyeye.v1.frames_pb2 import Frame
 
 log = logging.getLogger("services.ingest")
+traces_started = Counter(
+    "steadyeye_traces_started_total", "Frames whose trace was sampled and handed to the exporter"
+)
 
 
 def main() -> None:
@@ -48,7 +52,9 @@ def main() -> None:
                 "steadyeye.camera_id": frame.ref.camera_id,
                 "steadyeye.frame_id": frame.ref.frame_id,
             },
-        ):
+        ) as span:
+            if span.get_span_context().trace_flags.sampled:
+                traces_started.inc()
             headers = tracing.inject(schema_headers(frame))
             value = frame.SerializeToString()
             while not stop.is_set():

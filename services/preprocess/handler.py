@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from prometheus_client import Counter, Gauge
+
 from services.contract import ModelContract
 from services.core.claimcheck import PayloadStore
 from services.core.handler import Handler
@@ -8,6 +10,12 @@ from services.preprocess.decode import decode_image
 from services.preprocess.letterbox import letterbox
 from services.preprocess.quality import QualityMeter
 from steadyeye.v1.frames_pb2 import Frame, ReadyFrame
+
+quality_gauges = {
+    name: Gauge(f"steadyeye_frame_{name}", f"Last frame's {name} (preprocess)", ["camera"])
+    for name in ("brightness", "contrast", "sharpness")
+}
+frozen_frames = Counter("steadyeye_frozen_frames_total", "Frames identical to the last", ["camera"])
 
 
 class PreprocessHandler(Handler):
@@ -35,6 +43,11 @@ class PreprocessHandler(Handler):
         tensor = self._payloads.put(
             f"steadyeye:ready:{ref.camera_id}:{ref.frame_id}", boxed.image.data
         )
+        quality = self._quality.measure(ref.camera_id, boxed.resized)
+        for name, gauge in quality_gauges.items():
+            gauge.labels(ref.camera_id).set(getattr(quality, name))
+        if quality.frozen:
+            frozen_frames.labels(ref.camera_id).inc()
         ready = ReadyFrame(
             ref=ref,
             model_name=self._contract.name,
@@ -44,6 +57,6 @@ class PreprocessHandler(Handler):
             scale=boxed.scale,
             pad_x=boxed.pad_x,
             pad_y=boxed.pad_y,
-            quality=self._quality.measure(ref.camera_id, boxed.resized),
+            quality=quality,
         )
         return [Output(self._topic, ref.camera_id, ready)]

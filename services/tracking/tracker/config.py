@@ -28,9 +28,9 @@ class TrackerConfig:
     # Weight the IoU by the detection score in stages 1 and 3, so a confident detection wins a
     # tie between overlapping candidates.
     fuse_score: bool = True
-    # Consecutive matched frames before a track is confirmed and gets an id. 2 by measurement
-    # (docs in steadyeye/bench/tracking.py): 3 lost more true track starts than it removed
-    # false ones.
+    # Consecutive matched updates before a track is confirmed and gets an id. 2 by measurement
+    # (steadyeye/bench/tracking.py): 1 lets one-frame false positives through, 3 costs a frame
+    # at every track start and rejected nothing more on our sequences.
     min_hits: int = 2
     # Frames a confirmed track may go unmatched and still be re-found; it ends in the update
     # that exceeds this. Counted in frame ids, so dropped frames count too.
