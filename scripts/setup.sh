@@ -9,7 +9,9 @@ PYTHON=${PYTHON:-python3}
   || { echo "Python >= 3.11 is required (found $("$PYTHON" --version))" >&2; exit 1; }
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e '.[embedded,dev]'
+"$VENV/bin/python" -m pip install -q -e '.[embedded,bench,dev]'
+# HOTA for `steadyeye bench tracking`; only its HOTA class is used (numpy + scipy).
+"$VENV/bin/python" -m pip install -q --no-deps 'trackeval==1.0.0'
 
 # Redis: the stack uses one that answers at STEADYEYE_REDIS_URL, else starts redis-server.
 if ! command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then

@@ -207,6 +207,23 @@ def bench_pipeline_command(source: str | None, frames: int, in_flight: int) -> N
     click.echo(json.dumps(result, indent=2))
 
 
+@bench.command("tracing")
+@click.option("--source", help="Video file (default: the sample clip).")
+@click.option("--frames", default=300, show_default=True)
+def bench_tracing_command(source: str | None, frames: int) -> None:
+    """Pipeline throughput with tracing off vs on at 100% sampling, in one run (JSON)."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.pipeline import bench_tracing
+
+    console = Console(stderr=True)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        result = bench_tracing(source, frames, console)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=2))
+
+
 @bench.command("tracking")
 @click.option(
     "--mot",
@@ -225,3 +242,7 @@ def bench_tracking_command(mot_dir: Path, out: Path | None) -> None:
     from steadyeye.bench.tracking import bench_tracking
 
     click.echo(json.dumps(bench_tracking(mot_dir, out), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,9 +20,9 @@ from services.core.messages import Headers, decode, header, schema_headers
 from services.core.settings import RedisSettings
 from steadyeye.assets import SHARED_CANDIDATES
 from steadyeye.embedded.stack import Stack
+from steadyeye.otlp_sink import OtlpReceiver
 from steadyeye.v1.common_pb2 import FrameRef, Payload
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
-from tests.otlp_receiver import OtlpReceiver
 
 DATA = Path(__file__).parent / "data"
 PROBE_CAMERA = "trace-probe"
@@ -63,6 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}",
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "STEADYEYE_STACK_REDIS": "own",  # a fresh Redis: no tracker or alert state from before
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracing_env.items():
@@ -161,11 +162,6 @@ def pipeline(stack: Stack) -> Iterator[Pipeline]:
 def camera_id() -> str:
     """A camera of its own for each test, so tests never see each other's frames."""
     return f"test-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def redis_client(stack: Stack) -> redis_lib.Redis:
-    return redis_lib.Redis.from_url(stack.redis_url)
 
 
 def jpeg_of(image, quality: int = 90) -> bytes:

@@ -55,8 +55,9 @@ def scrape(port: int) -> dict[str, float]:
 
 @pytest.mark.parametrize("service", list(EXPECTED))
 def test_service_metrics_move_after_frames_flow(stack, pipeline, camera_id, bus_jpg, service):
-    pipeline.send_frame(camera_id, 0, bus_jpg)
-    assert pipeline.read(pipeline.topics.tracks, lambda r: r.key == camera_id.encode(), 1)
+    for frame_id in (0, 1):  # two frames: a track is confirmed on its second
+        pipeline.send_frame(camera_id, frame_id, bus_jpg)
+    assert len(pipeline.read(pipeline.topics.tracks, lambda r: r.key == camera_id.encode(), 2)) == 2
 
     metrics = scrape(stack.service_ports[service])
 

@@ -170,3 +170,47 @@ def _pipeline(stack: Stack, source: str, frames: int) -> dict:
         ),
         "peak_rss_mb": {name: _peak_rss_mb(p) for name, p in processes.items()},
     }
+
+
+def bench_tracing(source: str, frames: int, console: Console) -> dict:
+    """The same pipeline run twice in one go: tracing off, then on at 100% sampling exporting
+    OTLP/gRPC to an in-process receiver (standing in for Jaeger)."""
+    import os
+
+    from steadyeye.otlp_sink import OtlpReceiver
+
+    receiver = OtlpReceiver().start()
+    tracing_env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "1.0",
+    }
+    saved = {name: os.environ.get(name) for name in tracing_env}
+    result: dict = {"frames": frames}
+    try:
+        for mode in ("off", "on"):
+            if mode == "on":
+                os.environ.update(tracing_env)
+            console.print(f"pipeline with tracing {mode} ...")
+            with Stack(say=lambda text: console.print(f"[dim]{text}[/dim]")) as stack:
+                run = _pipeline(stack, source, frames)
+            result[f"tracing_{mode}"] = {
+                **run["pipeline"],
+                "cpu_ms_per_frame_outside_model": run["cpu_ms_per_frame_outside_model"],
+            }
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        receiver.stop()
+    result["spans_received"] = len(receiver.spans)
+    off, on = result["tracing_off"], result["tracing_on"]
+    result["ratios"] = {
+        "fps_on_over_off": round(on["fps"] / off["fps"], 3),
+        "cpu_on_over_off": round(
+            on["cpu_ms_per_frame_outside_model"] / off["cpu_ms_per_frame_outside_model"], 3
+        ),
+    }
+    return result

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import redis
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -39,6 +40,9 @@ class StackSettings(Group):
     # Consumer-group timing for the embedded broker, which completes a group join only after
     # the rebalance timeout (max_poll_interval_ms): short, so services start in seconds.
     kafka_max_poll_interval_ms: int = Field(6000, ge=1000)
+    # shared: use the Redis at STEADYEYE_REDIS_URL when it answers, else start one;
+    # own: always start a fresh redis-server (tests: no state left from an earlier run).
+    redis: Literal["shared", "own"] = "shared"
 
 
 def free_port() -> int:
@@ -55,7 +59,7 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float, proc: ManagedP
         try:
             if check():
                 return
-        except OSError:
+        except (OSError, redis.RedisError):
             pass
         time.sleep(0.2)
     tail = f":\n{proc.tail()}" if proc else ""
@@ -140,12 +144,13 @@ class Stack:
         self.say(f"broker (Tansu) on {self.bootstrap}")
 
     def _ensure_redis(self) -> None:
-        try:
-            redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping()
-            self.say(f"redis at {self.redis_url}")
-            return
-        except redis.RedisError:
-            pass
+        if self.settings.redis == "shared":
+            try:
+                redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping()
+                self.say(f"redis at {self.redis_url}")
+                return
+            except redis.RedisError:
+                pass
         server = shutil.which("redis-server")
         if server is None:
             raise ConfigError(

@@ -1,4 +1,5 @@
-"""A real OTLP/gRPC trace receiver for tests: what Jaeger or a collector would receive."""
+"""A real OTLP/gRPC trace receiver, in process: what Jaeger or a collector would receive.
+Used by the tests (to inspect traces) and the tracing benchmark (as the export target)."""
 
 from __future__ import annotations
 
