@@ -26,7 +26,11 @@ def run_demo(
     console: Console,
     idle_timeout_s: float = 60.0,
 ) -> dict:
-    stack = Stack(rules_file=rules, say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    # A fresh Redis: the demo's camera and frame ids repeat from run to run, so tracker and
+    # alert state (and alert dedupe keys) of an earlier run must not carry over.
+    stack = Stack(
+        rules_file=rules, say=lambda text: console.print(f"[dim]{text}[/dim]"), fresh_redis=True
+    )
     cameras = stack.workdir / "demo-cameras.yaml"
     cameras.parent.mkdir(parents=True, exist_ok=True)
     camera = {"id": CAMERA_ID, "source": source, "pace": pace, "max_frames": frames}

@@ -17,8 +17,10 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.trace import SpanKind
 
@@ -104,16 +106,8 @@ class ConsumerLoop:
     def _tick(self) -> None:
         try:
             outputs = self._handler.tick()
-            for out in outputs:
-                self._producer.send(
-                    out.topic,
-                    key=out.key.encode(),
-                    value=out.message.SerializeToString(),
-                    headers=tracing.inject(schema_headers(out.message) + list(out.headers)),
-                )
-                metrics.produced.labels(self._service, out.topic).inc()
             if outputs:
-                self._producer.flush()
+                self._flush([self._send(out) for out in outputs])
                 self._handler.before_commit()
         except (KafkaError, *TRANSIENT) as exc:
             log.warning("timed outputs failed, will retry at the next tick: %s", exc)
@@ -242,37 +236,39 @@ class ConsumerLoop:
 
     def _produce(self, entries: list[_Entry], commits: dict[TopicPartition, int]) -> None:
         futures = []
-        now = time.time()
         for entry in entries:
             tp = TopicPartition(entry.record.topic, entry.record.partition)
             if tp not in commits or entry.record.offset >= commits[tp]:
                 continue  # after a rewind point: will be handled again
-            for out in entry.outputs:
-                if isinstance(out, _DeadLetter):
-                    topic, key, value, headers = (
-                        self._deadletter,
-                        out.key,
-                        out.value,
-                        list(out.headers),
-                    )
-                else:
-                    topic, key = out.topic, out.key.encode()
-                    value = out.message.SerializeToString()
-                    headers = schema_headers(out.message) + list(out.headers)
-                    self._observe_latency(out, now)
-                tracing.inject(headers, trace.set_span_in_context(entry.span))
-                futures.append(self._producer.send(topic, key=key, value=value, headers=headers))
-                metrics.produced.labels(self._service, topic).inc()
+            context = trace.set_span_in_context(entry.span)
+            futures += [self._send(out, context) for out in entry.outputs]
+        self._flush(futures)
+
+    def _send(
+        self, out: Output | _DeadLetter, context: Context | None = None
+    ) -> FutureRecordMetadata:
+        if isinstance(out, _DeadLetter):
+            topic, key, value, headers = self._deadletter, out.key, out.value, list(out.headers)
+        else:
+            topic, key = out.topic, out.key.encode()
+            value = out.message.SerializeToString()
+            headers = schema_headers(out.message) + list(out.headers)
+            self._observe_latency(out)
+        tracing.inject(headers, context)
+        metrics.produced.labels(self._service, topic).inc()
+        return self._producer.send(topic, key=key, value=value, headers=headers)
+
+    def _flush(self, futures: list[FutureRecordMetadata]) -> None:
         self._producer.flush()
         for future in futures:
             if future.failed():
                 raise future.exception
 
-    def _observe_latency(self, out: Output, now: float) -> None:
+    def _observe_latency(self, out: Output) -> None:
         ref = getattr(out.message, "ref", None)
         if ref is not None and ref.capture_time.seconds:
             metrics.end_to_end_seconds.labels(self._service).observe(
-                now - ref.capture_time.ToNanoseconds() / 1e9
+                time.time() - ref.capture_time.ToNanoseconds() / 1e9
             )
 
     def _record_lag(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:

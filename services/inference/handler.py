@@ -146,7 +146,8 @@ class InferenceHandler(Handler):
             attributes={"rpc.system": "grpc", "steadyeye.model.name": name},
         ) as span:
             started = time.perf_counter()
-            for attempt in range(self._settings.retries + 1):
+            attempt = 0
+            while True:
                 try:
                     result = self._client.infer(
                         name,
@@ -155,20 +156,19 @@ class InferenceHandler(Handler):
                         client_timeout=self._settings.request_timeout_s,
                         headers=dict(tracing.inject([])),
                     )
+                    break
                 except InferenceServerException as exc:
                     status = (exc.status() or "").removeprefix("StatusCode.")
-                    transient = status in _TRANSIENT_STATUS or "unavailable" in str(exc).lower()
-                    if not transient:
+                    if status not in _TRANSIENT_STATUS and "unavailable" not in str(exc).lower():
                         raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
                     if attempt == self._settings.retries or self._down.is_set():
                         self._down.set()
                         raise TransientError(f"Triton unavailable: {exc}") from exc
-                    time.sleep(self._settings.retry_backoff_s * 2**attempt)
-                    continue
-                triton_seconds.labels(name).observe(time.perf_counter() - started)
-                span.set_attribute("steadyeye.model.version", result.get_response().model_version)
-                return result
-        raise AssertionError("unreachable")
+                time.sleep(self._settings.retry_backoff_s * 2**attempt)
+                attempt += 1
+            triton_seconds.labels(name).observe(time.perf_counter() - started)
+            span.set_attribute("steadyeye.model.version", result.get_response().model_version)
+            return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -111,7 +111,7 @@ def _peak_rss_mb(process: psutil.Process) -> float:
 
 
 def bench_pipeline(source: str, frames: int, console: Console, in_flight: int = 8) -> dict:
-    stack = Stack(say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    stack = Stack(say=lambda text: console.print(f"[dim]{text}[/dim]"), fresh_redis=True)
     with stack:
         client = triton.InferenceServerClient(stack.triton_grpc)
         contract = contracts.fetch(client, stack.model.name, 60)
@@ -192,7 +192,7 @@ def bench_tracing(source: str, frames: int, console: Console) -> dict:
             if mode == "on":
                 os.environ.update(tracing_env)
             console.print(f"pipeline with tracing {mode} ...")
-            with Stack(say=lambda text: console.print(f"[dim]{text}[/dim]")) as stack:
+            with Stack(say=lambda t: console.print(f"[dim]{t}[/dim]"), fresh_redis=True) as stack:
                 run = _pipeline(stack, source, frames)
             result[f"tracing_{mode}"] = {
                 **run["pipeline"],

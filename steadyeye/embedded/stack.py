@@ -78,13 +78,17 @@ class Stack:
         rules_file: Path | None = None,
         say: Callable[[str], None] = log.info,
         workdir: Path | None = None,
+        fresh_redis: bool = False,
     ):
+        """fresh_redis: start a Redis of our own even when one answers, so no tracker or
+        alert state of an earlier run (same camera, same frame ids) leaks into this one."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
         self.redis_url = load(RedisSettings).url
         self.cameras_file = cameras_file
         self.rules_file = rules_file
+        self.fresh_redis = fresh_redis
         self.say = say
         self.workdir = (workdir or self.settings.workdir).resolve()
         self.logs = self.workdir / "logs"
@@ -144,14 +148,17 @@ class Stack:
         self.say(f"broker (Tansu) on {self.bootstrap}")
 
     def _ensure_redis(self) -> None:
-        if self.settings.redis == "shared":
+        server = shutil.which("redis-server")
+        own = self.settings.redis == "own" or self.fresh_redis
+        if own and server is None:
+            self.say("redis-server is not installed: using the shared Redis instead")
+        if not own or server is None:
             try:
                 redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping()
                 self.say(f"redis at {self.redis_url}")
                 return
             except redis.RedisError:
                 pass
-        server = shutil.which("redis-server")
         if server is None:
             raise ConfigError(
                 f"Redis at {self.redis_url} does not answer and redis-server is not installed: "
