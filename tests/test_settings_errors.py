@@ -50,3 +50,20 @@ def test_a_service_with_a_misspelled_setting_exits_1(service):
     )
     assert done.returncode == 1
     assert f"did you mean STEADYEYE_{service.upper()}_HTTP_PORT" in done.stderr
+
+
+def test_a_service_that_cannot_reach_kafka_says_so_and_exits_1():
+    env = {
+        **os.environ,
+        "STEADYEYE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "STEADYEYE_TRACKING_HTTP_PORT": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.tracking"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "cannot reach Kafka at 127.0.0.1:9" in done.stderr

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Generic, TypeVar
 
 import redis
+from kafka.errors import KafkaError
 
 from services.core import kafka, logs, tracing
 from services.core.claimcheck import PayloadStore, connect
@@ -28,6 +29,7 @@ from services.core.settings import (
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=ServiceSettings)
+T = TypeVar("T")
 
 
 def _version() -> str:
@@ -77,6 +79,20 @@ class Runtime(Generic[S]):
         return PayloadStore(self.redis(), self.redis_settings)
 
 
+def exit_if_unreachable(runtime: Runtime, make: Callable[[], T]) -> T:
+    """Create a Kafka client, or stop with a clear error (the orchestrator restarts us)."""
+    try:
+        return make()
+    except KafkaError as exc:
+        servers = runtime.kafka.bootstrap_servers
+        print(
+            f"steadyeye {runtime.name}: cannot reach Kafka at {servers} ({exc}); "
+            "check STEADYEYE_KAFKA_BOOTSTRAP_SERVERS and the broker",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+
+
 def on_shutdown(stop: Callable[[], None]) -> None:
     """First SIGTERM/SIGINT drains; a second one exits at once."""
 
@@ -104,16 +120,20 @@ def run_consumer(
     # Ready once the group join completed (possibly with no partitions, when there are more
     # replicas than partitions), so nothing is sent before someone is listening.
     runtime.health.set("joined", False)
-    loop = ConsumerLoop(
-        service=name,
-        handler=handler,
-        consumer=kafka.consumer(
+    consumer = exit_if_unreachable(
+        runtime,
+        lambda: kafka.consumer(
             runtime.kafka,
             f"steadyeye-{name}",
             [input_topic(runtime.topics)],
             on_assigned=lambda _: (runtime.health.set("joined", True), handler.on_rebalance()),
         ),
-        producer=kafka.producer(runtime.kafka),
+    )
+    loop = ConsumerLoop(
+        service=name,
+        handler=handler,
+        consumer=consumer,
+        producer=exit_if_unreachable(runtime, lambda: kafka.producer(runtime.kafka)),
         deadletter_topic=runtime.topics.deadletter,
         health=runtime.health,
         max_poll_records=runtime.kafka.max_poll_records,

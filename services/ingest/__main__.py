@@ -16,7 +16,7 @@ from services.core import kafka, tracing
 from services.core.errors import ConfigError
 from services.core.messages import schema_headers
 from services.core.metrics import produced
-from services.core.runtime import Runtime, on_shutdown
+from services.core.runtime import Runtime, exit_if_unreachable, on_shutdown
 from services.ingest.camera import CameraWorker
 from services.ingest.cameras import load_cameras
 from services.ingest.settings import IngestSettings
@@ -35,7 +35,7 @@ def main() -> None:
     except ConfigError as exc:
         print(f"steadyeye ingest: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    producer = kafka.producer(runtime.kafka)
+    producer = exit_if_unreachable(runtime, lambda: kafka.producer(runtime.kafka))
     topic = runtime.topics.frames
     tracer = trace.get_tracer("steadyeye.ingest")
     redis = runtime.redis()
