@@ -10,7 +10,8 @@ import motmetrics as mm
 import numpy as np
 import pytest
 
-from steadyeye.bench.tracking import bench_tracking, mot_from_ground_truth, synthesize_mot
+from steadyeye.bench.synthetic import mot_from_ground_truth, synthesize_mot
+from steadyeye.bench.tracking import bench_tracking
 
 # Our tracker may trail the baseline by this much (it confirms no track on the first frame,
 # where supervision's confirms every detection).
