@@ -204,7 +204,8 @@ class ConsumerLoop:
                     rewinds[tp] = entry.record.offset
                     break
                 if isinstance(result, Exception):
-                    entry.outputs = [self._dead_letter(entry.record, result)]
+                    with trace.use_span(entry.span, end_on_exit=False):  # log carries trace ids
+                        entry.outputs = [self._dead_letter(entry.record, result)]
                 else:
                     entry.outputs = result or []
                 commits[tp] = entry.record.offset + 1
