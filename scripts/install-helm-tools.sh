@@ -83,5 +83,8 @@ if ! py_tools_ok; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_TOOLS[@]}" \
     2> >(grep -v "is ignored: it is neither a file" >&2)
 fi
-helm_ok && py_tools_ok || { log "installation did not verify"; exit 1; }
+if ! helm_ok || ! py_tools_ok; then
+  log "installation did not verify"
+  exit 1
+fi
 echo "$TOOLS_DIR/bin/helm"

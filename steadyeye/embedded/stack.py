@@ -264,7 +264,7 @@ class Stack:
         finally:
             admin.close()
 
-    def service_env(self, name: str) -> dict[str, str]:
+    def service_env(self, name: str, instance: str | None = None) -> dict[str, str]:
         """The environment a service runs with: the user's STEADYEYE_* settings, then the
         addresses of this stack's servers (which must win)."""
         prefix = f"STEADYEYE_{name.upper()}_"
@@ -275,7 +275,7 @@ class Stack:
             **os.environ,
             "STEADYEYE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "STEADYEYE_REDIS_URL": self.redis_url,
-            f"{prefix}HTTP_PORT": str(self.service_ports[name]),
+            f"{prefix}HTTP_PORT": str(self.service_ports[instance or name]),
             f"{prefix}HTTP_HOST": "127.0.0.1",
         }
         if name in TRITON_CLIENTS:
@@ -296,11 +296,27 @@ class Stack:
             self.processes[name],
         )
 
-    def start_service(self, name: str) -> ManagedProcess:
-        self.service_ports.setdefault(name, free_port())
+    def start_service(
+        self, name: str, instance: str | None = None, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """Start service `name`, supervised. instance: run another process of the same service
+        under its own key in `processes` and `service_ports`, with its own port and log (e.g. a
+        second ingest with its own cameras file); env: settings that win over the stack's."""
+        key = instance or name
+        self.service_ports.setdefault(key, free_port())
         return self._spawn(
-            name, [sys.executable, "-m", f"services.{name}"], self.service_env(name), restart=True
+            key,
+            [sys.executable, "-m", f"services.{name}"],
+            {**self.service_env(name, key), **(env or {})},
+            restart=True,
         )
+
+    def stop_service(self, key: str) -> int | None:
+        """Stop one process (SIGTERM, then SIGKILL after its grace) and forget it and its port,
+        so the stack no longer lists it. Returns its exit code."""
+        process = self.processes.pop(key)
+        self.service_ports.pop(key, None)
+        return process.stop()
 
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str], restart: bool = False

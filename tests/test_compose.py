@@ -1,0 +1,146 @@
+"""compose.yaml, the one-host layout, checked against the Compose Specification's JSON schema (the
+copy check-jsonschema vendors, installed by scripts/install-helm-tools.sh) and against the Helm
+chart: the same services with the same STEADYEYE_* wiring, settings the services accept, the
+same topics, Triton on a GPU and traces to Jaeger over OTLP."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.test_helm import (
+    SERVICES,
+    by_kind,
+    ci_file,
+    container_env,
+    ensure_tools,
+    fullname,
+    render,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "compose.yaml"
+# Settings that connect a service to the rest of the system: each layout must set them.
+WIRING = re.compile(r"^STEADYEYE_\w+_(BOOTSTRAP_SERVERS|URL|TRITON_URL|CAMERAS_FILE|RULES_FILE)$")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    return ensure_tools()
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())  # resolves the <<: merge keys, as Compose does
+
+
+def steadyeye_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services run from the Steadyeye image, by their module name (services.<name>)."""
+    out = {}
+    for spec in compose["services"].values():
+        command = spec.get("command") or []
+        if spec.get("image", "").startswith("steadyeye") and command:
+            out[command[0].removeprefix("services.")] = spec
+    return out
+
+
+def environment(spec: dict[str, Any]) -> dict[str, str]:
+    env = spec.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_compose_matches_the_compose_specification(helm: Path, compose: dict[str, Any]) -> None:
+    import jsonschema
+
+    text = (files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text()
+    schema = json.loads(text)
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in validator.iter_errors(compose)
+    ]
+    assert not errors, "compose.yaml breaks the Compose Specification:\n" + "\n".join(errors)
+
+
+def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) -> None:
+    from services.alert.settings import AlertSettings
+    from services.core.settings import KafkaSettings, RedisSettings, TopicSettings, load
+    from services.inference.settings import InferenceSettings
+    from services.ingest.settings import IngestSettings
+    from services.preprocess.settings import PreprocessSettings
+    from services.tracking.settings import TrackingSettings
+
+    classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
+               "inference": InferenceSettings, "tracking": TrackingSettings,
+               "alert": AlertSettings}  # fmt: skip
+    services = steadyeye_services(compose)
+    assert services, "no Steadyeye service in compose.yaml"
+    for name, spec in services.items():
+        env = environment(spec)
+        for cls in (classes[name], KafkaSettings, RedisSettings, TopicSettings):
+            load(cls, env)  # raises ConfigError naming an unknown or invalid variable
+
+
+def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[str, Any]) -> None:
+    """For every service both layouts run: compose uses no STEADYEYE_* setting the chart does not
+    set, and sets every wiring setting (brokers, Redis, Triton, files) the chart sets."""
+    objects = render(helm, ci_file("minimal"))
+    deployments = by_kind(objects, "Deployment")
+    for name, spec in steadyeye_services(compose).items():
+        chart = {k for k in container_env(objects, deployments[fullname(name)]) if
+                 k.startswith("STEADYEYE_")}  # fmt: skip
+        ours = {k for k in environment(spec) if k.startswith("STEADYEYE_")}
+        assert ours <= chart, f"{name}: compose sets {sorted(ours - chart)}, the chart does not"
+        wiring = {k for k in chart if WIRING.match(k)}
+        assert wiring <= ours, f"{name}: compose lacks {sorted(wiring - ours)}"
+
+
+def test_compose_runs_every_service(compose: dict[str, Any]) -> None:
+    assert set(steadyeye_services(compose)) == set(SERVICES)
+
+
+def test_triton_reserves_an_nvidia_gpu(compose: dict[str, Any]) -> None:
+    triton = compose["services"]["triton"]
+    assert triton["image"].startswith("nvcr.io/nvidia/tritonserver:")
+    devices = triton["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+    assert any(a.startswith("--model-repository=") for a in triton["command"])
+    preprocess = environment(steadyeye_services(compose)["preprocess"])
+    assert preprocess["STEADYEYE_PREPROCESS_TRITON_URL"] == "triton:8001"
+
+
+def test_traces_go_to_jaeger_over_otlp(compose: dict[str, Any]) -> None:
+    jaeger = compose["services"]["jaeger"]
+    assert str(jaeger["environment"]["COLLECTOR_OTLP_ENABLED"]).lower() == "true"
+    for name, spec in steadyeye_services(compose).items():
+        endpoint = environment(spec).get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        assert endpoint == "http://jaeger:4317", f"{name} sends traces to {endpoint}"
+    triton = " ".join(compose["services"]["triton"]["command"])
+    if "mode=opentelemetry" in triton:  # Triton's spans: OTLP over HTTP
+        assert "opentelemetry,url=http://jaeger:4318/v1/traces" in triton
+
+
+def test_topics_are_the_charts(compose: dict[str, Any]) -> None:
+    """compose's topic-init step creates the chart's topics with its default partitions and
+    retention, and the broker takes the services' largest request."""
+    values = yaml.safe_load((ROOT / "helm" / "steadyeye" / "values.yaml").read_text())["topics"]
+    script = "\n".join(compose["services"]["topics"]["command"])
+    loop = re.search(r"for t in ([\w ]+); do", script)
+    assert loop, script
+    names = {f"steadyeye.{t}.v1" for t in loop.group(1).split()}
+    assert names == set(values["names"].values())
+    assert f"--partitions {values['partitions']}" in script
+    assert f"retention.ms={values['retentionMs']}" in script
+    kafka = compose["services"]["kafka"]["environment"]
+    assert str(kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
+    assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) >= 4 * 1024 * 1024  # max_request_size default

