@@ -37,7 +37,12 @@ def payloads() -> PayloadStore:
 def run_camera(camera: Camera, payloads: PayloadStore, until=None, timeout_s: float = 30):
     frames: list[Frame] = []
     stop = threading.Event()
-    worker = CameraWorker(camera, SETTINGS, payloads, frames.append, lambda _c: len(frames), stop)
+
+    def publish(frame: Frame) -> bool:
+        frames.append(frame)
+        return True
+
+    worker = CameraWorker(camera, SETTINGS, payloads, publish, lambda _c: len(frames), stop)
     worker.start()
     deadline = time.monotonic() + timeout_s
     while worker.is_alive() and time.monotonic() < deadline and not (until and until(frames)):

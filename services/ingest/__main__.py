@@ -41,7 +41,7 @@ def main() -> None:
     redis = runtime.redis()
     stop = threading.Event()
 
-    def publish(frame: Frame) -> None:
+    def publish(frame: Frame) -> bool:
         """Block until the broker takes the frame: file sources pause instead of dropping."""
         with tracer.start_as_current_span(
             f"{topic} publish",
@@ -63,9 +63,10 @@ def main() -> None:
                         topic, key=frame.ref.camera_id.encode(), value=value, headers=headers
                     )
                     produced.labels("ingest", topic).inc()
-                    return
+                    return True
                 except KafkaTimeoutError as exc:
                     log.warning("broker not accepting frames, retrying: %s", exc)
+            return False
 
     def next_live_id(camera_id: str) -> int:
         return int(redis.incr(f"steadyeye:ingest:{camera_id}:frame_id")) - 1

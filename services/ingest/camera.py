@@ -27,7 +27,7 @@ last_frame = Gauge(
     "steadyeye_camera_last_frame_timestamp_seconds", "Capture time of the last frame", ["camera"]
 )
 
-Publish = Callable[[Frame], None]
+Publish = Callable[[Frame], bool]  # False: stopping, the frame was not sent
 
 
 class CameraWorker(threading.Thread):
@@ -91,8 +91,13 @@ class CameraWorker(threading.Thread):
                     self._halt.wait(
                         max(0.0, started + (frame.index - first) / fps - time.monotonic())
                     )
-                self._publish(self._message(frame, source.uri))
+                if self._halt.is_set():  # SIGTERM during the pacing wait: send nothing more
+                    return
+                if not self._publish(self._message(frame, source.uri)):
+                    return
                 self.published += 1
+                frames_total.labels(camera.id).inc()
+                last_frame.labels(camera.id).set(time.time())
         finally:
             source.close()
         if camera.is_stream and not self._halt.is_set():
@@ -118,8 +123,6 @@ class CameraWorker(threading.Thread):
             encoding, data = ImageEncoding.IMAGE_ENCODING_BGR24, frame.image.data
         if frame.image is not None:
             ref.height, ref.width = frame.image.shape[:2]
-        frames_total.labels(camera.id).inc()
-        last_frame.labels(camera.id).set(now)
         return Frame(
             ref=ref, encoding=encoding, image=self._payloads.put(key, data), source_uri=redact(uri)
         )
