@@ -14,8 +14,6 @@ import re
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 import warnings
 from collections import Counter
@@ -30,7 +28,8 @@ from google.protobuf.message import Message
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from services.alert.rules import AlertEngine, FrameObservation, TrackObs, load_rules
+from services.alert.handler import to_observation
+from services.alert.rules import AlertEngine, load_rules
 from services.core.messages import schema_headers
 from steadyeye.embedded.process import ManagedProcess
 from steadyeye.embedded.stack import Stack
@@ -39,7 +38,7 @@ from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding, ReadyFrame
 from steadyeye.v1.tracks_pb2 import Tracks, TrackState
-from tests.conftest import DATA
+from tests.conftest import DATA, readyz, wait_for
 from tests.test_alert_service import tracks_sequence
 
 pytestmark = [pytest.mark.stack, pytest.mark.chaos]
@@ -128,25 +127,6 @@ def frame_bgr(bus_jpg: bytes) -> np.ndarray:
     the Redis claim-check, so a burst is small on the broker."""
     image = cv2.imdecode(np.frombuffer(bus_jpg, np.uint8), cv2.IMREAD_COLOR)
     return cv2.resize(image, (640, 480))
-
-
-def readyz(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every_s)
-    return False
 
 
 class Watch:
@@ -462,25 +442,7 @@ def expected_alerts(camera_id: str, sequence: list[Tracks]) -> dict[str, int]:
     """alert id -> the frame that fires it, from the rules engine run in-process."""
     engine, fired = AlertEngine(load_rules(DATA / "rules.yaml")), {}
     for message in sequence:
-        observation = FrameObservation(
-            camera_id=camera_id,
-            frame_id=message.ref.frame_id,
-            capture_time=message.ref.capture_time.ToNanoseconds() / 1e9,
-            tracks=tuple(
-                TrackObs(
-                    t.track_id,
-                    t.detection.class_name,
-                    (
-                        t.detection.box.x1,
-                        t.detection.box.y1,
-                        t.detection.box.x2,
-                        t.detection.box.y2,
-                    ),
-                    t.detection.score,
-                )
-                for t in message.tracks
-            ),
-        )
+        observation = to_observation(message)
         fired |= {f.alert_id: f.frame_id for f in engine.observe(observation)}
     return fired
 

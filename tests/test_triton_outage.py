@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 
 from steadyeye.v1.detections_pb2 import Detections
+from tests.conftest import readyz, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-def readyz(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_frames_sent_while_triton_is_down_arrive_after_it_returns(

@@ -42,6 +42,28 @@ def _timestamp(seconds: float) -> Timestamp:
     return stamp
 
 
+def to_observation(message: Tracks) -> FrameObservation:
+    """The engine's view of a Tracks message: live tracks only (an ended track has left)."""
+    quality = message.quality if message.HasField("quality") else None
+    return FrameObservation(
+        camera_id=message.ref.camera_id,
+        frame_id=message.ref.frame_id,
+        capture_time=message.ref.capture_time.ToNanoseconds() / 1e9,
+        tracks=tuple(
+            TrackObs(
+                t.track_id,
+                t.detection.class_name,
+                (t.detection.box.x1, t.detection.box.y1, t.detection.box.x2, t.detection.box.y2),
+                t.detection.score,
+            )
+            for t in message.tracks
+            if t.state != TrackState.TRACK_STATE_ENDED
+        ),
+        brightness=quality.brightness if quality else None,
+        sharpness=quality.sharpness if quality else None,
+    )
+
+
 class AlertHandler(Handler):
     input_type = Tracks
 
@@ -69,32 +91,10 @@ class AlertHandler(Handler):
         if camera_id not in self._engine.camera_ids:
             return []  # no rules for this camera
         self._load(camera_id)
-        capture_time = ref.capture_time.ToNanoseconds() / 1e9
-        observation = FrameObservation(
-            camera_id=camera_id,
-            frame_id=ref.frame_id,
-            capture_time=capture_time,
-            tracks=tuple(
-                TrackObs(
-                    t.track_id,
-                    t.detection.class_name,
-                    (
-                        t.detection.box.x1,
-                        t.detection.box.y1,
-                        t.detection.box.x2,
-                        t.detection.box.y2,
-                    ),
-                    t.detection.score,
-                )
-                for t in message.tracks
-                if t.state != TrackState.TRACK_STATE_ENDED
-            ),
-            brightness=message.quality.brightness if message.HasField("quality") else None,
-            sharpness=message.quality.sharpness if message.HasField("quality") else None,
-        )
+        observation = to_observation(message)
         firings = self._engine.observe(observation)
         trace.get_current_span().set_attribute("steadyeye.alert_count", len(firings))
-        self._dirty[camera_id] = max(capture_time, self._dirty.get(camera_id, 0.0))
+        self._dirty[camera_id] = max(observation.capture_time, self._dirty.get(camera_id, 0.0))
         return [out for f in firings for out in self._publish(f, ref)]
 
     def tick(self) -> list[Output]:
