@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -64,6 +65,15 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float, proc: ManagedP
         time.sleep(0.2)
     tail = f":\n{proc.tail()}" if proc else ""
     raise RuntimeError(f"{what} not ready after {timeout_s:.0f}s{tail}")
+
+
+def _importer_digest() -> str:
+    import steadyeye.modelimport as package
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _http_ok(url: str) -> bool:
@@ -203,6 +213,7 @@ class Stack:
             "size": source.stat().st_size,
             "mtime": source.stat().st_mtime,
             "family": self.model.family,
+            "importer": _importer_digest(),  # a changed import tool re-imports the model
         }
         if not stamp.is_file() or json.loads(stamp.read_text()) != wanted:
             self.say(f"importing {source} as model {self.model.name}")
