@@ -20,7 +20,6 @@ from onnx import helper, numpy_helper
 from tritonclient.grpc import model_config_pb2 as mc
 
 from steadyeye.modelimport import ModelImportError, import_model, make_batch_dynamic
-from steadyeye.modelimport.fuse import FP32_NODES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODEL = Path(os.environ.get("STEADYEYE_MODEL_PATH") or SHARED / "models" / "yolox_nano.onnx")
@@ -199,6 +198,40 @@ def test_yolox_config_carries_the_contract(yolox_dir):
     assert list(config.input[0].dims) == [416, 416, 3]
     fused = onnx.load(str(yolox_dir / "1" / "model.onnx"))
     assert [(o.domain, o.version) for o in fused.opset_import] == [("", 11)]  # the export's
+
+
+FP16_MAX = float(np.finfo(np.float16).max)  # 65504
+
+
+@needs_yolox
+def test_yolox_post_processing_stays_in_float16_range(yolox_dir):
+    """TensorRT --fp16 may run any float layer in float16: every constant and intermediate
+    after the network (decode, NMS inputs, keep mask, top K) must stay below 65504."""
+    fused = onnx.load(str(yolox_dir / "1" / "model.onnx"))
+    weights = [w for w in fused.graph.initializer if w.name.startswith("post/")]
+    assert weights and all(np.abs(numpy_helper.to_array(w)).max() < FP16_MAX for w in weights)
+    inferred = onnx.shape_inference.infer_shapes(fused)
+    known = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    post = [n for n in fused.graph.node if n.name.startswith("post/")]
+    (nms,) = [n for n in post if n.op_type == "NonMaxSuppression"]
+    outputs = {o for n in post for o in n.output if o in known}
+    assert set(nms.input[:2]) <= outputs  # the NMS boxes and scores are among those checked
+    floats = sorted(
+        o for o in outputs if known[o].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    )
+    del fused.graph.output[:]
+    fused.graph.output.extend(known[o] for o in floats)
+    sess = ort.InferenceSession(fused.SerializeToString(), providers=["CPUExecutionProvider"])
+    bus = letterbox_top_left(cv2.imread(str(BUS)))
+    noise = np.random.default_rng(0).integers(0, 256, bus.shape, np.uint8)
+
+    values = sess.run(floats, {"images": np.stack([bus, noise])})
+
+    tensors = dict(zip(floats, values, strict=True))
+    peaks = {name: float(np.abs(v).max(initial=0.0)) for name, v in tensors.items()}
+    assert all(np.isfinite(p) and p < FP16_MAX for p in peaks.values()), peaks
+    boxes = tensors[nms.input[0]]
+    assert 0 < np.abs(boxes).max() < 4 * 416  # letterboxed pixels, no class offsets
 
 
 # --- tiny stand-in networks -------------------------------------------------------------------
@@ -516,5 +549,7 @@ def test_config_per_target_parses_and_carries_the_contract(
             "--maxShapes=images:6x96x96x3",
         ):
             assert flag in script
-        node_names = {n.name for n in onnx.load(str(model_dir / "1" / "model.onnx")).graph.node}
-        assert set(FP32_NODES) <= node_names  # the layers the script pins to float32
+        assert "--layerPrecisions" not in script  # nothing to pin: see the float16 test below
+        fused = onnx.load(str(model_dir / "1" / "model.onnx"))
+        post = [w for w in fused.graph.initializer if w.name.startswith("post/")]
+        assert post and all(np.abs(numpy_helper.to_array(w)).max() < FP16_MAX for w in post)

@@ -26,16 +26,6 @@ from steadyeye.modelimport.families import Family
 MIN_OPSET = 11  # NonMaxSuppression/TopK/ScatterND/GatherElements in their current form
 INPUT = "images"
 OUTPUTS = ("boxes", "scores", "classes", "count")
-# Post-processing nodes whose values reach class_id * offset: they must stay float32 when
-# TensorRT builds with --fp16 (build_engine.sh pins them); fp16 tops out at 65504.
-FP32_NODES = (
-    "post/nms_clip_low",
-    "post/nms_clip_high",
-    "post/nms_class",
-    "post/nms_class_offset",
-    "post/nms_boxes",
-    "post/nms",
-)
 
 
 def fuse(
@@ -136,32 +126,26 @@ def postprocess_graph(
     boxes, score, cls = family.decode(g, x, height, width, num_classes)
     k = max_detections
 
-    # Class-aware NMS in one single-class NMS: shift each box by class_id * offset so boxes of
-    # different classes never overlap. Clipping the shifted copy to [-S, 2S] bounds every box
-    # inside its class's band (offset 4S); only boxes reaching far outside the frame change.
-    side = float(max(height, width))
-    clipped = g.op(
-        "Min",
-        g.op("Max", boxes, g.f32(-side), hint="nms_clip_low"),
-        g.f32(2 * side),
-        hint="nms_clip_high",
-    )
-    cls_f = g.op("Cast", cls, to=TensorProto.FLOAT, hint="nms_class")
-    shift = g.op(
-        "Mul", g.op("Reshape", cls_f, g.i64([0, -1, 1])), g.f32(4 * side), hint="nms_class_offset"
-    )
-    nms_boxes = g.op("Add", clipped, shift, hint="nms_boxes")
+    # Class-aware NMS natively: scores [N, C, A] hold each box's score in its best class only
+    # (one class per box, as before) and -1 elsewhere, below any score_threshold in [0, 1), so
+    # no NMS implementation can select a box in another class. The boxes go in unmodified
+    # (letterboxed pixels): no tensor on this path leaves float16's range under TensorRT --fp16.
+    class_ids = g.i64(np.arange(num_classes).reshape(1, -1, 1), "class_ids")
+    cls3 = g.op("Reshape", cls, g.i64([0, 1, -1]), hint="class3")
+    in_class = g.op("Equal", cls3, class_ids, hint="in_class")
+    score3 = g.op("Reshape", score, g.i64([0, 1, -1]), hint="score3")
     selected = g.op(
         "NonMaxSuppression",
-        nms_boxes,
-        g.op("Reshape", score, g.i64([0, 1, -1]), hint="nms_scores"),
+        boxes,
+        g.op("Where", in_class, score3, g.f32(-1.0), hint="nms_scores"),
         g.i64([k], "max_detections"),
         g.f32([iou_threshold], "iou_threshold"),
         g.f32([score_threshold], "score_threshold"),
         hint="nms",
     )
 
-    # selected [M, 3] = (batch, class 0, box) -> keep mask [N, A] -> top K kept scores.
+    # selected [M, 3] = (batch, class, box) -> keep mask [N, A] -> top K kept scores. At most one
+    # class per box can select it, so the (batch, box) pairs are unique, as ScatterND needs.
     pairs = g.op("Gather", selected, g.i64([0, 2]), axis=1, hint="batch_box")
     ones = g.op(
         "ConstantOfShape",

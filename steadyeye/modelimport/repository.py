@@ -22,7 +22,7 @@ from steadyeye.modelimport.batch import fix_input_size, make_batch_dynamic, reso
 from steadyeye.modelimport.coco import COCO80
 from steadyeye.modelimport.errors import ModelImportError
 from steadyeye.modelimport.families import check_layout, get_family
-from steadyeye.modelimport.fuse import FP32_NODES, fuse
+from steadyeye.modelimport.fuse import fuse
 from steadyeye.modelimport.verify import check_fused, network_output_shape
 
 TARGETS = ("python", "onnxruntime", "tensorrt")
@@ -167,18 +167,14 @@ def model_config(
 def build_engine_script(height: int, width: int, max_batch_size: int) -> str:
     opt = max(1, max_batch_size // 2)
     shape = f"x{height}x{width}x3"
-    pinned = ",".join(f"{node}:fp32" for node in FP32_NODES)
     return f"""#!/bin/sh
 # Build the TensorRT engine for this model on the GPU (and TensorRT version) that will serve
 # it: engines are not portable. Run from anywhere; paths are relative to this script.
 set -eu
 cd "$(dirname "$0")"
-# The class-offset NMS inputs reach class_id * 4 * input side, beyond float16's range:
-# keep those few layers in float32 while the network runs in float16.
 trtexec --onnx={VERSION}/model.onnx --saveEngine={VERSION}/model.plan --fp16 \\
   --minShapes=images:1{shape} --optShapes=images:{opt}{shape} \\
-  --maxShapes=images:{max_batch_size}{shape} \\
-  --precisionConstraints=prefer --layerPrecisions={pinned} "$@"
+  --maxShapes=images:{max_batch_size}{shape} "$@"
 """
 
 
