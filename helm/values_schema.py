@@ -272,11 +272,8 @@ def build() -> Schema:
     rules.pop("required", None)  # the default `content: {}`; the chart asks for rules itself
     rules["description"] = "A rules document (examples/demo-rules.yaml)."
 
-    pod_keys: Schema = {
-        "logLevel": {"type": "string", "enum": ["", "DEBUG", "INFO", "WARNING", "ERROR"]},
-        "watchdogS": {"type": "number", "exclusiveMinimum": 0},
-        "terminationGracePeriodSeconds": integer(0),
-        "probes": ref("probes"),
+    # Where and how a pod runs: the same keys for Triton and every service.
+    pod_placement: Schema = {
         "podSecurityContext": ref("podSecurityContext"),
         "securityContext": ref("securityContext"),
         "podAnnotations": ref("stringMap"),
@@ -286,6 +283,13 @@ def build() -> Schema:
         "affinity": ref("k8sObject"),
         "topologySpreadConstraints": ref("k8sList"),
         "priorityClassName": S,
+    }
+    pod_keys: Schema = {
+        "logLevel": {"type": "string", "enum": ["", "DEBUG", "INFO", "WARNING", "ERROR"]},
+        "watchdogS": {"type": "number", "exclusiveMinimum": 0},
+        "terminationGracePeriodSeconds": integer(0),
+        "probes": ref("probes"),
+        **pod_placement,
         "extraEnv": ref("k8sList"),
         "extraVolumes": ref("k8sList"),
         "extraVolumeMounts": ref("k8sList"),
@@ -472,15 +476,7 @@ def build() -> Schema:
                 "serviceAccount": closed(
                     {"create": B, "name": NAME, "annotations": ref("stringMap")}
                 ),
-                "podSecurityContext": ref("podSecurityContext"),
-                "securityContext": ref("securityContext"),
-                "podAnnotations": ref("stringMap"),
-                "podLabels": ref("stringMap"),
-                "nodeSelector": ref("stringMap"),
-                "tolerations": ref("k8sList"),
-                "affinity": ref("k8sObject"),
-                "topologySpreadConstraints": ref("k8sList"),
-                "priorityClassName": S,
+                **pod_placement,
                 "pdb": ref("pdb"),
             }
         ),
