@@ -114,7 +114,8 @@ def up(cameras: Path | None, rules: Path | None) -> None:
             console.print("Ctrl-C to stop")
             stop = threading.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stop.set())
+                # From a thread: the handler may interrupt stop.wait() while it holds the lock.
+                signal.signal(signum, lambda *_: threading.Thread(target=stop.set).start())
             while not stop.wait(1.0):
                 pass
             console.print("stopping...")
@@ -219,6 +220,37 @@ def bench_tracing_command(source: str | None, frames: int) -> None:
     try:
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
         result = bench_tracing(source, frames, console)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=2))
+
+
+@bench.command("soak")
+@click.option("--source", help="Video file, looped (default: the sample clip).")
+@click.option("--minutes", default=10.0, show_default=True, type=click.FloatRange(min=0.5))
+@click.option(
+    "--warmup-minutes",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Memory growth is measured from the end of warm-up.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw every process's memory over time (PNG).",
+)
+def bench_soak_command(
+    source: str | None, minutes: float, warmup_minutes: float, plot: Path | None
+) -> None:
+    """Stream continuously for M minutes: per-service RSS at start and end, frames lost (JSON)."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.soak import bench_soak
+
+    console = Console(stderr=True)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        result = bench_soak(source, minutes, console, plot, min(warmup_minutes, minutes / 2))
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(result, indent=2))

@@ -94,9 +94,13 @@ class Pipeline:
         self.stack = stack
         self.topics = stack.topics
         self.producer = KafkaProducer(
-            bootstrap_servers=stack.bootstrap, acks="all", max_request_size=4 * 1024 * 1024
+            bootstrap_servers=stack.bootstrap,
+            acks="all",
+            max_request_size=4 * 1024 * 1024,
+            enable_idempotence=False,  # survives the broker restart of the chaos suite
         )
-        self.payloads = PayloadStore(redis_lib.Redis.from_url(stack.redis_url), RedisSettings())
+        self.redis = redis_lib.Redis.from_url(stack.redis_url)
+        self.payloads = PayloadStore(self.redis, RedisSettings())
 
     def send_frame(self, camera_id: str, frame_id: int, image: bytes | np.ndarray) -> None:
         """A JPEG inline, or a raw BGR array through the Redis claim-check, like ingest does."""

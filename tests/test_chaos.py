@@ -575,3 +575,179 @@ def test_nothing_is_lost_when_a_service_dies_mid_stream(
         alert_scenario(stack, pipeline, camera_id, fault)
     else:
         consumer_scenario(stack, pipeline, frame_bgr, service, fault)
+
+
+# ---- the servers the services depend on -----------------------------------------------------
+
+
+def test_triton_stopped_for_20s_loses_nothing_and_inference_reports_unready(
+    stack, pipeline, frame_bgr
+):
+    camera_id = f"chaos-triton-{uuid.uuid4().hex[:8]}"
+    triton, port = stack.processes["triton"], stack.service_ports["inference"]
+    watch = Watch(stack, camera_id)
+    try:
+        stream = Stream(
+            frame_sender(pipeline, camera_id, frame_bgr), pipeline.producer.flush, 60, 5
+        )
+        stream.start()
+        assert wait_for(lambda: len(watch.records("detections")) >= FAULT_AFTER, TIMEOUT_S)
+        stopped_at = time.monotonic()
+        triton.stop()
+        try:
+            assert wait_for(lambda: readyz(port) == 503, 20), "inference stayed ready"
+            unready_s = time.monotonic() - stopped_at
+            time.sleep(max(0.0, 20 - (time.monotonic() - stopped_at)))
+        finally:
+            triton.start()
+        restarted_at = time.monotonic()
+        assert wait_for(lambda: readyz(port) == 200, TIMEOUT_S, 0.1), "inference not ready again"
+        recovery_s = time.monotonic() - restarted_at
+        sent = stream.finish()
+        detections, tracks = check_frames(watch, sent)
+    finally:
+        watch.close()
+    note = f"unready {unready_s:.1f}s after the stop; recovery from Triton's restart"
+    frames_row("Triton stopped 20 s", sent, detections, tracks, recovery_s, note)
+
+
+def test_redis_restart_loses_payloads_to_the_dead_letter_topic_not_frames(
+    stack, pipeline, frame_bgr
+):
+    """Restarting Redis empties it: frames whose pixels were parked there are dead-lettered
+    with the reason (nothing crashes), and frames sent after the restart flow as before.
+    Lost = frames neither detected nor dead-lettered."""
+    camera_id = f"chaos-redis-{uuid.uuid4().hex[:8]}"
+    send = frame_sender(pipeline, camera_id, frame_bgr)
+    redis_process = stack.processes["redis"]
+    pids = {name: stack.processes[name].pid for name in HOPS}
+    watch = Watch(stack, camera_id)
+    try:
+        for frame_id in range(BURST):
+            send(frame_id)
+        pipeline.producer.flush()
+        assert wait_for(lambda: len(watch.records("detections")) >= 3, TIMEOUT_S, 0.05)
+        restarted_at = time.monotonic()
+        redis_process.stop()
+        redis_process.start()
+        assert wait_for(lambda: _redis_answers(pipeline), 30), "redis did not come back"
+        # One frame whose payload vanishes on its own, as if its TTL ran out.
+        send(BURST)
+        pipeline.redis.delete(f"test:{camera_id}:{BURST}")
+        for frame_id in range(BURST + 1, 2 * BURST):
+            send(frame_id)
+        pipeline.producer.flush()
+        after = set(range(BURST + 1, 2 * BURST))
+        arrived = wait_for(lambda: after <= set(watch.frame_ids("tracks")), TIMEOUT_S, 0.2)
+        missing = sorted(after - set(watch.frame_ids("tracks")))
+        assert arrived, f"frames sent after the restart missing: {missing}"
+        recovery_s = time.monotonic() - restarted_at
+        done = lambda: set(watch.frame_ids("detections")) | _dead_frame_ids(watch)  # noqa: E731
+        wait_for(lambda: set(range(2 * BURST)) <= done(), TIMEOUT_S, 0.2)
+        detections, tracks = watch.frame_ids("detections"), watch.frame_ids("tracks")
+        dead = _dead_frame_ids(watch)
+        reasons = {header_text(r, "x-deadletter-reason") for r in watch.records("deadletter")}
+    finally:
+        watch.close()
+    lost = set(range(2 * BURST)) - set(detections) - dead
+    assert not lost, f"frames neither detected nor dead-lettered: {sorted(lost)}"
+    assert BURST in dead
+    assert all("missing (expired or evicted)" in reason for reason in reasons), reasons
+    assert {name: stack.processes[name].pid for name in HOPS} == pids, "a service crashed"
+    ROWS.append(
+        Row(
+            "Redis restarted",
+            2 * BURST,
+            f"{len(detections)}/{len(tracks)}",
+            len(lost),
+            f"{dup(detections)}/{dup(tracks)}",
+            recovery_s,
+            f"{len(dead)} dead-lettered (payload gone), no service restarted",
+        )
+    )
+
+
+def _redis_answers(pipeline) -> bool:
+    try:
+        return bool(pipeline.redis.ping())
+    except Exception:
+        return False
+
+
+def header_text(record: ConsumerRecord, name: str) -> str:
+    return dict(record.headers or ()).get(name, b"").decode()
+
+
+def _dead_frame_ids(watch: Watch) -> set[int]:
+    return {Frame.FromString(r.value).ref.frame_id for r in watch.records("deadletter")}
+
+
+def test_a_slow_consumer_pauses_file_sources_and_keeps_memory_bounded(stack, vtest_avi, tmp_path):
+    """inference frozen (SIGSTOP) for 8 s: ingest's backlog limit stops a fast file source
+    instead of letting Kafka and Redis fill up; thawed, every frame arrives."""
+    camera_id = f"chaos-slow-{uuid.uuid4().hex[:8]}"
+    key, limit, total = f"ingest-{camera_id}", 15, 80
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text(
+        f"cameras:\n- {{id: {camera_id}, source: '{vtest_avi}', pace: fast, max_frames: {total}}}\n"
+    )
+    inference = stack.processes["inference"]
+    watch = Watch(stack, camera_id)
+    try:
+        stack.start_service(
+            "ingest",
+            instance=key,
+            env={
+                "STEADYEYE_INGEST_CAMERAS_FILE": str(cameras),
+                "STEADYEYE_INGEST_MAX_BACKLOG_FRAMES": str(limit),
+                "STEADYEYE_INGEST_BACKLOG_CHECK_S": "0.1",
+            },
+        )
+        assert wait_for(lambda: len(watch.records("detections")) >= 3, TIMEOUT_S, 0.05)
+        inference.signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        try:
+            time.sleep(8)
+            watch.sync()
+            ingested = set(watch.frame_ids("frames"))
+            detected = set(watch.frame_ids("detections"))
+        finally:
+            inference.signal(signal.SIGCONT)
+        waiting = len(ingested - detected)
+        detections, tracks = check_frames(watch, total)
+        recovery_s = time.monotonic() - stopped_at - 8
+    finally:
+        watch.close()
+        if key in stack.processes:
+            stack.stop_service(key)
+    # The limit is checked every 0.1 s and counts whole hops, so a few frames overshoot it.
+    assert waiting <= limit + 10, f"{waiting} frames waited for inference, limit {limit}"
+    assert len(ingested) < total, "ingest did not pause"
+    note = (
+        f"{waiting} frames waiting while frozen (limit {limit}); ingest paused at {len(ingested)}"
+    )
+    frames_row("inference frozen 8 s", total, detections, tracks, recovery_s, note)
+
+
+def test_a_broker_restart_is_survived_and_the_pipeline_resumes(stack, pipeline, frame_bgr):
+    """The embedded broker keeps everything in memory, so a restart loses topics, offsets and
+    groups: this measures reconnection, not durability. Every service must rejoin on its
+    own and carry the frames sent afterwards through to tracks."""
+    broker = stack.processes["broker"]
+    pids = {name: stack.processes[name].pid for name in HOPS}
+    restarted_at = time.monotonic()
+    broker.stop()
+    broker.start()
+    stack.create_topics()  # a fresh in-memory broker has none
+    camera_id = f"chaos-broker-{uuid.uuid4().hex[:8]}"
+    watch = Watch(stack, camera_id)
+    try:
+        for frame_id in range(FRAMES // 2):
+            pipeline.send_frame(camera_id, frame_id, frame_bgr)
+        detections, tracks = check_frames(watch, FRAMES // 2)
+        recovery_s = time.monotonic() - restarted_at
+    finally:
+        watch.close()
+    restarted = [n for n, pid in pids.items() if stack.processes[n].pid != pid]
+    note = "reconnected; " + (f"restarted: {restarted}" if restarted else "no service restarted")
+    frames_row("broker restarted", FRAMES // 2, detections, tracks, recovery_s, note)

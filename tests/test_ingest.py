@@ -14,7 +14,7 @@ import redis
 from services.core.claimcheck import PayloadStore
 from services.core.errors import ConfigError
 from services.core.settings import RedisSettings
-from services.ingest.camera import CameraWorker, reconnects
+from services.ingest.camera import CameraWorker, dropped, reconnects
 from services.ingest.cameras import Camera, load_cameras
 from services.ingest.settings import IngestSettings
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
@@ -34,15 +34,43 @@ def payloads() -> PayloadStore:
     return PayloadStore(client, RedisSettings())
 
 
-def run_camera(camera: Camera, payloads: PayloadStore, until=None, timeout_s: float = 30):
+class Gate:
+    """Stands in for ingest's Backlog: open means the pipeline has room."""
+
+    def __init__(self) -> None:
+        self.room = threading.Event()
+        self.room.set()
+
+    @property
+    def has_room(self) -> bool:
+        return self.room.is_set()
+
+    def wait_for_room(self) -> bool:
+        return self.room.wait(30)
+
+    def published(self) -> None:
+        pass
+
+
+def run_camera(
+    camera: Camera,
+    payloads: PayloadStore,
+    until=None,
+    timeout_s: float = 30,
+    backlog: Gate | None = None,
+    on_publish=lambda frames: None,
+):
     frames: list[Frame] = []
     stop = threading.Event()
 
     def publish(frame: Frame) -> bool:
         frames.append(frame)
+        on_publish(frames)
         return True
 
-    worker = CameraWorker(camera, SETTINGS, payloads, publish, lambda _c: len(frames), stop)
+    worker = CameraWorker(
+        camera, SETTINGS, payloads, publish, lambda _c: len(frames), backlog or Gate(), stop
+    )
     worker.start()
     deadline = time.monotonic() + timeout_s
     while worker.is_alive() and time.monotonic() < deadline and not (until and until(frames)):
@@ -112,6 +140,48 @@ def test_http_stream_is_read_and_ids_come_from_the_live_counter(http_video, payl
     assert len(frames) == 20
     assert [f.ref.frame_id for f in frames] == list(range(20))
     assert frames[0].source_uri == http_video
+
+
+def test_a_file_source_pauses_while_the_backlog_is_full_and_loses_nothing(vtest_avi, payloads):
+    gate = Gate()
+
+    def close_after_three(frames: list[Frame]) -> None:
+        if len(frames) == 3:
+            gate.room.clear()
+            threading.Timer(1.0, gate.room.set).start()
+
+    camera = Camera(id="paused", source=str(vtest_avi), pace="fast", max_frames=8)
+    started = time.monotonic()
+    frames = run_camera(camera, payloads, backlog=gate, on_publish=close_after_three)
+
+    assert [f.ref.frame_id for f in frames] == list(range(8))
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_live_source_drops_its_oldest_frames_while_the_backlog_is_full(http_video, payloads):
+    """The stream is read on while the gate is closed; only the newest 2 frames (the live
+    buffer) are published when it opens, the rest are counted as dropped."""
+    gate = Gate()
+    before = dropped.labels("live-drop")._value.get()
+
+    def close_after_five(frames: list[Frame]) -> None:
+        if len(frames) == 5:
+            gate.room.clear()
+            threading.Timer(1.0, gate.room.set).start()
+
+    camera = Camera(id="live-drop", source=http_video)
+    frames = run_camera(
+        camera,
+        payloads,
+        backlog=gate,
+        on_publish=close_after_five,
+        until=lambda frames: len(frames) >= 10,
+    )
+
+    lost = dropped.labels("live-drop")._value.get() - before
+    assert lost >= 5  # the HTTP source delivers far faster than 5 frames/s
+    ids = [f.ref.frame_id for f in frames]
+    assert ids == sorted(set(ids))  # dropped frames use no ids: no duplicates, in order
 
 
 def test_an_unreachable_stream_is_retried_with_backoff():

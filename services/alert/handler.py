@@ -176,5 +176,5 @@ class AlertHandler(Handler):
         self._sent.clear()
         self._dirty.clear()
 
-    def on_rebalance(self) -> None:
+    def reload_state(self) -> None:
         self._loaded.clear()  # reload each camera's engine state from its last snapshot

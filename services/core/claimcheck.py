@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis
+from redis.connection import PythonRespSerializer
 
 from services.core.errors import PoisonMessage, TransientError
 from services.core.settings import RedisSettings
 from steadyeye.v1.common_pb2 import ClaimCheck, Payload
 
+log = logging.getLogger(__name__)
+
+
+class _Connection(redis.Connection):
+    """hiredis parses replies fast, but its command packer copies a large value byte by byte
+    (2.6 ms for a 1.3 MB frame); redis-py's own packer sends it as its own buffer (0.7 ms)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._command_packer = PythonRespSerializer(self._buffer_cutoff, self.encoder.encode)
+
 
 def connect(settings: RedisSettings) -> redis.Redis:
     password = settings.password.get_secret_value() if settings.password else None
-    return redis.Redis.from_url(
-        settings.url, password=password, socket_timeout=5, socket_connect_timeout=5
+    pool = redis.ConnectionPool.from_url(
+        settings.url,
+        password=password,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        **({"connection_class": _Connection} if settings.url.startswith("redis://") else {}),
     )
+    return redis.Redis(connection_pool=pool)
 
 
 class PayloadStore:
@@ -54,3 +73,13 @@ class PayloadStore:
                 f"expected {payload.claim_check.size_bytes}"
             )
         return data
+
+    def discard(self, payloads: list[Payload]) -> None:
+        """Delete claim-checked payloads nobody will read again (UNLINK frees them off the
+        request path); whatever is missed expires with its TTL."""
+        keys = [p.claim_check.key for p in payloads if p.WhichOneof("location") == "claim_check"]
+        if keys:
+            try:
+                self._redis.unlink(*keys)
+            except redis.RedisError as exc:
+                log.warning("could not delete %d payloads, left to TTL: %s", len(keys), exc)

@@ -53,8 +53,13 @@ class Handler(ABC):
         """Outputs of the batch are acknowledged; offsets are committed next. Persist state
         here (not in handle) so stored state never runs ahead of what was published."""
 
-    def on_rebalance(self) -> None:
-        """Partitions moved: state cached for keys now owned elsewhere may be stale."""
+    def after_commit(self, committed: list[Message]) -> None:
+        """These messages' offsets are committed: nothing redelivers them to this group, so
+        payloads only this service reads can go now (a crash before this leaves them to TTL)."""
+
+    def reload_state(self) -> None:
+        """Partitions moved, or a batch was rewound: state cached in memory may be ahead of
+        what was committed (or belong to keys owned elsewhere); reload it from the store."""
 
     def close(self) -> None:
         """Release clients; called once after the loop has drained."""

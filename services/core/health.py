@@ -30,7 +30,7 @@ class Health:
             failing = [name for name, ok in self._conditions.items() if not ok]
         stalled = time.monotonic() - self._progress_at
         if stalled > self._watchdog_s:
-            failing.append(f"no progress for {stalled:.0f}s")
+            failing.append(f"no progress for {stalled:.0f}s while input waits")
         return not failing, ", ".join(failing) or "ok"
 
 

@@ -10,7 +10,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from services.core.settings import KafkaSettings
 
 
-def _common(settings: KafkaSettings) -> dict[str, Any]:
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.security_protocol,
@@ -27,13 +27,16 @@ def _common(settings: KafkaSettings) -> dict[str, Any]:
 
 def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(
-        **_common(settings),
+        **client_options(settings),
         acks="all",
         linger_ms=settings.linger_ms,
         compression_type=settings.compression_type,
         max_request_size=settings.max_request_size,
         # Retries must not reorder a camera's frames.
         max_in_flight_requests_per_connection=1,
+        # Not idempotent: a broker that lost its state (the embedded one restarted) answers
+        # UnknownProducerId forever. Duplicates are ours to absorb anyway (camera_id+frame_id).
+        enable_idempotence=False,
         retries=2**31 - 1,
         **overrides,
     )
@@ -47,7 +50,7 @@ def consumer(
 ) -> KafkaConsumer:
     """A group member; `on_assigned` runs after every completed group join (readiness)."""
     client = KafkaConsumer(
-        **_common(settings),
+        **client_options(settings),
         group_id=group_id,
         enable_auto_commit=False,  # offsets are committed by the loop, after outputs are flushed
         auto_offset_reset="earliest",

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import redis
+from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
@@ -41,6 +42,7 @@ TRANSIENT = (
 # Below any sane max_poll_interval_ms, so backing off never costs the group membership.
 MAX_BACKOFF_S = 2.0
 TICK_S = 1.0
+FLUSH_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class _DeadLetter:
 class _Entry:
     record: ConsumerRecord
     span: trace.Span
+    message: Message | None = None  # None when it could not be decoded
     result: Result | None = None
     outputs: list[Output | _DeadLetter] = field(default_factory=list)
 
@@ -81,6 +84,7 @@ class ConsumerLoop:
         self._tracer = trace.get_tracer("steadyeye.core")
         self._stopping = threading.Event()
         self._backoff_s = 0.0
+        self._next_offset: dict[TopicPartition, int] = {}  # where each partition resumes
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, then leave the group (SIGTERM)."""
@@ -92,9 +96,10 @@ class ConsumerLoop:
         try:
             while not self._stopping.is_set():
                 batch = self._consumer.poll(timeout_ms=500, max_records=self._max_records)
-                self._health.progressed()
-                if batch:
-                    self._process(batch)
+                # The watchdog counts progress as committing something, or having nothing to
+                # do: a loop that spins while records wait (rewinds, a wedged fetch) goes unready.
+                if self._process(batch) if batch else not self._input_waiting():
+                    self._health.progressed()
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + TICK_S
                     self._tick()
@@ -112,13 +117,21 @@ class ConsumerLoop:
         except (KafkaError, *TRANSIENT) as exc:
             log.warning("timed outputs failed, will retry at the next tick: %s", exc)
 
-    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    def _input_waiting(self) -> bool:
+        for tp in self._consumer.assignment():
+            highwater, position = self._consumer.highwater(tp), self._next_offset.get(tp)
+            if highwater is not None and position is not None and highwater > position:
+                return True
+        return False
+
+    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Handle, produce, commit; True when something was committed."""
         started = time.perf_counter()
         entries = [self._open(record) for records in batch.values() for record in records]
         self._handle(entries)
         commits, rewinds = self._plan(batch, entries)
         try:
-            self._produce(entries, commits)
+            committed = self._produce(entries, commits)
             self._handler.before_commit()
         except (KafkaError, *TRANSIENT) as exc:
             log.warning("producing or saving state failed, rewinding the batch: %s", exc)
@@ -129,10 +142,17 @@ class ConsumerLoop:
                 self._consumer.commit(
                     {tp: OffsetAndMetadata(o, None, -1) for tp, o in commits.items()}
                 )
+                self._handler.after_commit([e.message for e in committed if e.message is not None])
             except CommitFailedError as exc:  # partitions moved: the new owner re-handles them
                 log.warning("commit failed after a rebalance: %s", exc)
+            except (KafkaError, *TRANSIENT) as exc:
+                log.warning("after-commit clean-up failed, left to TTL: %s", exc)
         for tp, offset in rewinds.items():
             self._consumer.seek(tp, offset)
+        if rewinds:  # the rewound records will be handled again, from the saved state
+            self._handler.reload_state()
+        self._next_offset.update(commits)
+        self._next_offset.update(rewinds)
         for entry in entries:
             entry.span.end()
         self._record_lag(batch)
@@ -148,6 +168,7 @@ class ConsumerLoop:
             self._stopping.wait(self._backoff_s)
         else:
             self._backoff_s = 0.0
+        return bool(commits)
 
     def _open(self, record: ConsumerRecord) -> _Entry:
         metrics.consumed.labels(self._service, record.topic).inc()
@@ -177,6 +198,7 @@ class ConsumerLoop:
             if ref is not None and entry.span.is_recording():
                 entry.span.set_attribute("steadyeye.camera_id", ref.camera_id)
                 entry.span.set_attribute("steadyeye.frame_id", ref.frame_id)
+            entry.message = message
             decoded.append((entry, Incoming(message, entry.span)))
         if decoded:
             results = self._handler.handle_batch([incoming for _, incoming in decoded])
@@ -235,15 +257,18 @@ class ConsumerLoop:
         ]
         return _DeadLetter(record.key, record.value, headers)
 
-    def _produce(self, entries: list[_Entry], commits: dict[TopicPartition, int]) -> None:
-        futures = []
+    def _produce(self, entries: list[_Entry], commits: dict[TopicPartition, int]) -> list[_Entry]:
+        """Send and flush the outputs of the entries about to be committed; returns those."""
+        futures, committed = [], []
         for entry in entries:
             tp = TopicPartition(entry.record.topic, entry.record.partition)
             if tp not in commits or entry.record.offset >= commits[tp]:
                 continue  # after a rewind point: will be handled again
             context = trace.set_span_in_context(entry.span)
             futures += [self._send(out, context) for out in entry.outputs]
+            committed.append(entry)
         self._flush(futures)
+        return committed
 
     def _send(
         self, out: Output | _DeadLetter, context: Context | None = None
@@ -260,7 +285,9 @@ class ConsumerLoop:
         return self._producer.send(topic, key=key, value=value, headers=headers)
 
     def _flush(self, futures: list[FutureRecordMetadata]) -> None:
-        self._producer.flush()
+        # Bounded: a broker that accepts connections but never acknowledges must not wedge the
+        # loop; the timeout rewinds the batch like any other Kafka error.
+        self._producer.flush(timeout=FLUSH_TIMEOUT_S)
         for future in futures:
             if future.failed():
                 raise future.exception

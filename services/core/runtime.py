@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -102,7 +103,9 @@ def on_shutdown(stop: Callable[[], None]) -> None:
             raise SystemExit(130)
         handler.fired = True  # type: ignore[attr-defined]
         log.info("signal %s: draining", signum)
-        stop()
+        # Not stop() here: the handler runs on the main thread, which may be inside
+        # Event.wait() holding the event's lock; setting the event from here would deadlock.
+        threading.Thread(target=stop, name="shutdown", daemon=True).start()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -126,7 +129,7 @@ def run_consumer(
             runtime.kafka,
             f"steadyeye-{name}",
             [input_topic(runtime.topics)],
-            on_assigned=lambda _: (runtime.health.set("joined", True), handler.on_rebalance()),
+            on_assigned=lambda _: (runtime.health.set("joined", True), handler.reload_state()),
         ),
     )
     loop = ConsumerLoop(

@@ -128,6 +128,9 @@ class InferenceHandler(Handler):
                 f"frame letterboxed to {frame.input_width}x{frame.input_height}, model "
                 f"{self._contract.name} takes {self._shape[2]}x{self._shape[1]}"
             )
+        geometry = (frame.scale, frame.pad_x, frame.pad_y)
+        if not (np.isfinite(geometry).all() and frame.scale > 0):
+            raise PoisonMessage(f"letterbox scale/pad_x/pad_y {geometry} cannot map boxes back")
         data = self._payloads.get(frame.tensor)
         if len(data) != np.prod(self._shape):
             raise PoisonMessage(
@@ -169,6 +172,9 @@ class InferenceHandler(Handler):
             triton_seconds.labels(name).observe(time.perf_counter() - started)
             span.set_attribute("steadyeye.model.version", result.get_response().model_version)
             return result
+
+    def after_commit(self, committed: list[ReadyFrame]) -> None:
+        self._payloads.discard([frame.tensor for frame in committed])  # only we read them
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

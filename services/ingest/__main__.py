@@ -17,6 +17,7 @@ from services.core.errors import ConfigError
 from services.core.messages import schema_headers
 from services.core.metrics import produced
 from services.core.runtime import Runtime, exit_if_unreachable, on_shutdown
+from services.ingest.backlog import Backlog
 from services.ingest.camera import CameraWorker
 from services.ingest.cameras import load_cameras
 from services.ingest.settings import IngestSettings
@@ -71,11 +72,21 @@ def main() -> None:
     def next_live_id(camera_id: str) -> int:
         return int(redis.incr(f"steadyeye:ingest:{camera_id}:frame_id")) - 1
 
+    settings = runtime.settings
+    backlog = Backlog(
+        runtime.kafka,
+        {"steadyeye-preprocess": topic, "steadyeye-inference": runtime.topics.ready},
+        settings.max_backlog_frames,
+        settings.backlog_check_s,
+        stop,
+    )
+    payloads = runtime.payloads()
     workers = [
-        CameraWorker(camera, runtime.settings, runtime.payloads(), publish, next_live_id, stop)
+        CameraWorker(camera, settings, payloads, publish, next_live_id, backlog, stop)
         for camera in cameras
     ]
     on_shutdown(stop.set)
+    backlog.start()
     for worker in workers:
         worker.start()
     runtime.health.set("started", True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import cv2
@@ -12,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge
 
 from services.core.claimcheck import PayloadStore
+from services.ingest.backlog import Backlog
 from services.ingest.cameras import Camera
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import SourceError, SourceFrame, open_source, redact
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 frames_total = Counter("steadyeye_ingest_frames_total", "Frames published", ["camera"])
 source_up = Gauge("steadyeye_ingest_source_up", "1 while the source delivers frames", ["camera"])
 reconnects = Counter("steadyeye_ingest_reconnects_total", "Source reopen attempts", ["camera"])
+dropped = Counter(
+    "steadyeye_ingest_frames_dropped_total",
+    "Live frames dropped (oldest first) while the pipeline's backlog was over its limit",
+    ["camera"],
+)
 last_frame = Gauge(
     "steadyeye_camera_last_frame_timestamp_seconds", "Capture time of the last frame", ["camera"]
 )
@@ -38,6 +45,7 @@ class CameraWorker(threading.Thread):
         payloads: PayloadStore,
         publish: Publish,
         next_live_id: Callable[[str], int],
+        backlog: Backlog,
         stop: threading.Event,
     ) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
@@ -46,6 +54,8 @@ class CameraWorker(threading.Thread):
         self._payloads = payloads
         self._publish = publish
         self._next_live_id = next_live_id
+        self._backlog = backlog
+        self._held: deque[SourceFrame] = deque(maxlen=settings.live_buffer_frames)
         self._halt = stop
         self.published = 0
 
@@ -86,22 +96,47 @@ class CameraWorker(threading.Thread):
                     return
                 source_up.labels(camera.id).set(1)
                 self._delay = self._settings.reconnect_initial_s  # frames flow again
-                if camera.pace == "realtime" and not camera.is_stream:
-                    first = frame.index if first is None else first
-                    self._halt.wait(
-                        max(0.0, started + (frame.index - first) / fps - time.monotonic())
-                    )
-                if self._halt.is_set():  # SIGTERM during the pacing wait: send nothing more
-                    return
-                if not self._publish(self._message(frame, source.uri)):
-                    return
-                self.published += 1
-                frames_total.labels(camera.id).inc()
-                last_frame.labels(camera.id).set(time.time())
+                if camera.is_stream:
+                    pending = self._hold_while_backlogged(frame)
+                else:
+                    if not self._backlog.has_room:  # a file can wait: pause, lose nothing
+                        if not self._backlog.wait_for_room():
+                            return
+                        first = None  # realtime pacing restarts from here, no burst
+                    if camera.pace == "realtime":
+                        if first is None:
+                            started, first = time.monotonic(), frame.index
+                        self._halt.wait(
+                            max(0.0, started + (frame.index - first) / fps - time.monotonic())
+                        )
+                    pending = [frame]
+                for item in pending:
+                    if self._halt.is_set():  # SIGTERM during a wait: send nothing more
+                        return
+                    if not self._publish(self._message(item, source.uri)):
+                        return
+                    self.published += 1
+                    self._backlog.published()
+                    frames_total.labels(camera.id).inc()
+                    last_frame.labels(camera.id).set(time.time())
         finally:
             source.close()
         if camera.is_stream and not self._halt.is_set():
             raise SourceError(f"stream {redact(camera.source)} ended")
+
+    def _hold_while_backlogged(self, frame: SourceFrame) -> list[SourceFrame]:
+        """A live camera cannot pause: while the backlog is over its limit keep reading (the
+        stream stays current) but hold only the newest frames; the oldest are dropped."""
+        if not self._held and self._backlog.has_room:
+            return [frame]
+        if len(self._held) == self._held.maxlen:
+            dropped.labels(self.camera.id).inc()
+        self._held.append(frame)
+        if not self._backlog.has_room:
+            return []
+        pending = list(self._held)
+        self._held.clear()
+        return pending
 
     def _message(self, frame: SourceFrame, uri: str) -> Frame:
         camera = self.camera

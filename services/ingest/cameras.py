@@ -9,12 +9,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.core.errors import ConfigError
+from services.core.messages import CAMERA_ID
 
 
 class Camera(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    id: str = Field(min_length=1, max_length=200, pattern=f"^{CAMERA_ID.pattern}$")
     source: str  # video file, image file or folder, rtsp:// or http(s):// URL
     # realtime: at the source's own frame rate; fast: as fast as the pipeline accepts.
     pace: Literal["realtime", "fast"] = "realtime"
@@ -42,13 +43,14 @@ class CamerasFile(BaseModel):
 
 def load_cameras(path: str | Path) -> list[Camera]:
     try:
-        document = yaml.safe_load(Path(path).read_text())
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         cameras = CamerasFile.model_validate(document).cameras
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cameras file {path}: {exc}") from None
-    except ValidationError as exc:
+    except ValidationError as exc:  # before ValueError, which it subclasses
         lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"cameras file {path}:\n  " + "\n  ".join(lines)) from None
+    # RecursionError: absurd nesting; ValueError: e.g. an integer of thousands of digits.
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise ConfigError(f"cameras file {path}: {exc}") from None
     ids = [camera.id for camera in cameras]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -17,3 +17,10 @@ class IngestSettings(ServiceSettings):
     reconnect_max_s: float = Field(30.0, gt=0)
     # A live stream that yields no frame for this long is reopened.
     stale_after_s: float = Field(10.0, gt=0)
+    # Backpressure: frames published but not yet taken by inference, all cameras together
+    # (size it as cameras x seconds of buffer x fps; each waiting raw frame holds ~1.3 MB in
+    # Redis). Above it file sources pause and live sources keep only their newest
+    # `live_buffer_frames`, dropping the oldest (counted). 0: no limit.
+    max_backlog_frames: int = Field(600, ge=0)
+    backlog_check_s: float = Field(0.5, gt=0)
+    live_buffer_frames: int = Field(2, ge=1)

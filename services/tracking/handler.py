@@ -9,8 +9,9 @@ import numpy as np
 from opentelemetry import trace
 from prometheus_client import Counter
 
+from services.core.errors import PoisonMessage
 from services.core.handler import Handler
-from services.core.messages import Output
+from services.core.messages import MAX_FRAME_ID, Output
 from services.core.statestore import StateStore
 from services.tracking.tracker import ByteTracker, TrackerConfig
 from steadyeye.v1.detections_pb2 import Detections
@@ -46,6 +47,8 @@ class TrackingHandler(Handler):
 
     def handle(self, message: Detections) -> list[Output]:
         camera_id = message.ref.camera_id
+        if message.ref.frame_id > MAX_FRAME_ID:  # the tracker keeps frame ids as int64
+            raise PoisonMessage(f"frame id {message.ref.frame_id} is beyond {MAX_FRAME_ID}")
         detections = message.detections
         update = self._tracker(camera_id).update(
             np.array(
@@ -81,7 +84,7 @@ class TrackingHandler(Handler):
         self._store.save_many({c: self._trackers[c].to_state() for c in self._dirty})
         self._dirty.clear()
 
-    def on_rebalance(self) -> None:
+    def reload_state(self) -> None:
         # Cameras may have moved: reload every tracker from its last committed snapshot.
         self._trackers.clear()
         self._dirty.clear()

@@ -132,7 +132,7 @@ class Stack:
         self._start_broker()
         self._ensure_redis()
         self._start_triton(self._model_repository())
-        self._create_topics()
+        self.create_topics()
         # The pipeline first: ingest starts once every consumer has joined its group.
         consumers = (*PIPELINE, "alert") if self.rules_file else PIPELINE
         for stage in (consumers, ("ingest",) if self.cameras_file else ()):
@@ -258,7 +258,7 @@ class Stack:
         )
         self.say(f"triton serving {self.model.name} on {self.triton_grpc} (gRPC)")
 
-    def _create_topics(self) -> None:
+    def create_topics(self) -> None:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         names = [
             self.topics.frames,

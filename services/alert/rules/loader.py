@@ -44,7 +44,7 @@ def parse_rules(text: str, name: str = "<rules>") -> RuleSet:
             # Where the unclosed bracket or block began is often where the typo is.
             why += f" ({exc.context} on line {exc.context_mark.line + 1})"
         raise RuleFileError(f"{name}{line}: invalid YAML: {why}") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # nesting, 5000-digit ints
         raise RuleFileError(f"{name}: invalid YAML: {exc}") from exc
     if root is None or not isinstance(data, dict):
         raise RuleFileError(f"{name}:1: expected a mapping with 'cameras' (and 'defaults')")
@@ -74,8 +74,13 @@ def parse_rules(text: str, name: str = "<rules>") -> RuleSet:
     return ruleset
 
 
-def _duplicate_keys(node: Node) -> list[tuple[int, str]]:
+def _duplicate_keys(node: Node, seen: set[int] | None = None) -> list[tuple[int, str]]:
     # PyYAML silently keeps the last of two equal keys; in a rule file that hides a mistake.
+    # Aliases make the node graph a DAG (or a cycle): visit each node once (alias bombs).
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return []
+    seen.add(id(node))
     found: list[tuple[int, str]] = []
     if isinstance(node, MappingNode):
         first: dict[str, int] = {}
@@ -86,10 +91,10 @@ def _duplicate_keys(node: Node) -> list[tuple[int, str]]:
                 found.append((line, f"duplicate key {key.value!r} ({where})"))
             elif isinstance(key, ScalarNode):
                 first[key.value] = line
-            found += _duplicate_keys(value)
+            found += _duplicate_keys(value, seen)
     elif isinstance(node, SequenceNode):
         for item in node.value:
-            found += _duplicate_keys(item)
+            found += _duplicate_keys(item, seen)
     return found
 
 
@@ -186,7 +191,11 @@ def _model_at(loc: tuple[Any, ...], data: dict[str, Any]) -> type[BaseModel]:
         in_list = isinstance(parent, list) and isinstance(item, int) and item < len(parent)
         if in_dict or in_list:  # else a discriminator tag: stay on the rule
             parent = parent[item]
-    if isinstance(parent, dict) and parent.get("type") in RULE_TYPES:
+    if (
+        isinstance(parent, dict)
+        and isinstance(parent.get("type"), str)
+        and parent["type"] in RULE_TYPES
+    ):
         return RULE_TYPES[parent["type"]]
     if loc[:1] == ("defaults",):
         return Defaults

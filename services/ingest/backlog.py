@@ -1,0 +1,119 @@
+"""Backpressure for ingest: how many frames wait between ingest and inference.
+
+Kafka would buffer a slow pipeline's input without limit (and Redis would hold every waiting
+frame's pixels), so ingest watches the consumer-group lag of the hops up to inference and,
+above a limit, file sources pause and live sources keep only their newest frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
+from prometheus_client import Gauge
+
+from services.core.kafka import client_options
+from services.core.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+backlog_frames = Gauge(
+    "steadyeye_ingest_backlog_frames", "Frames published but not yet taken by inference"
+)
+
+
+class Backlog(threading.Thread):
+    """Measures the lag of each (group, topic) every `interval_s`; frames published since a
+    measurement began are added to it, so a fast source cannot overshoot between two
+    measurements. No room until the first measurement; with `limit` 0 always room."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        hops: dict[str, str],
+        limit: int,
+        interval_s: float,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name="backlog", daemon=True)
+        self._settings = settings
+        self._hops = hops  # consumer group -> the topic it consumes
+        self.limit = limit
+        self._interval_s = interval_s
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._measured: int | None = None
+        self._since = 0  # published since the current measurement began
+
+    @property
+    def frames(self) -> int | None:
+        with self._lock:
+            return None if self._measured is None else self._measured + self._since
+
+    @property
+    def has_room(self) -> bool:
+        frames = self.frames
+        return self.limit <= 0 or (frames is not None and frames < self.limit)
+
+    def published(self) -> None:
+        with self._lock:
+            self._since += 1
+
+    def wait_for_room(self) -> bool:
+        """Block until the backlog is under the limit; False when stopping."""
+        while not self.has_room:
+            if self._stop.wait(0.05):
+                return False
+        return not self._stop.is_set()
+
+    def run(self) -> None:
+        if self.limit <= 0:
+            return
+        options = client_options(self._settings)
+        admin = KafkaAdminClient(**options)
+        offsets = KafkaConsumer(**options, enable_auto_commit=False)
+        paused = False
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    since_before = self._since
+                try:
+                    measured = self._measure(admin, offsets)
+                except KafkaError as exc:  # broker away: keep the last figure, retry
+                    log.debug("cannot measure the backlog: %s", exc)
+                else:
+                    with self._lock:  # what was published while measuring may not be in it
+                        self._since -= since_before
+                        self._measured = measured
+                    backlog_frames.set(measured)
+                    if paused != (not self.has_room):
+                        paused = not paused
+                        log.info(
+                            "backlog %d frames, limit %d: %s",
+                            measured,
+                            self.limit,
+                            "pausing" if paused else "resuming",
+                        )
+                self._stop.wait(self._interval_s)
+        finally:
+            admin.close()
+            offsets.close()
+
+    def _measure(self, admin: KafkaAdminClient, offsets: KafkaConsumer) -> int:
+        total = 0
+        for group, topic in self._hops.items():
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(offsets.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                continue
+            ends = offsets.end_offsets(partitions)
+            starts = offsets.beginning_offsets(partitions)
+            committed = admin.list_group_offsets({group: partitions}).get(group, {})
+            for tp in partitions:
+                done = committed[tp].offset if tp in committed else -1
+                total += max(0, ends[tp] - (done if done >= 0 else starts[tp]))
+        return total
