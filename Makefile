@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/*.sh | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/setup.sh scripts/install-helm-tools.sh | sha1sum | cut -c1-12)
 
 .PHONY: setup demo test lint proto
 

@@ -700,7 +700,7 @@ def inference():
         CONTRACT,
         store(k=b"\x07" * TENSOR_BYTES),
         "detections",
-        SimpleNamespace(max_in_flight=1),  # type: ignore[arg-type]
+        SimpleNamespace(max_in_flight=1, shared_memory=False),  # type: ignore[arg-type]
     )
     yield handler
     handler.close()

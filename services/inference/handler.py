@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 import tritonclient.grpc as triton
@@ -20,6 +21,7 @@ from services.core.messages import Output
 from services.core.metrics import LATENCY_BUCKETS
 from services.inference.boxes import to_detections
 from services.inference.settings import InferenceSettings
+from services.inference.shm import SharedMemoryInputs
 from steadyeye.v1.detections_pb2 import Detections, ModelRef
 from steadyeye.v1.frames_pb2 import ReadyFrame
 
@@ -72,6 +74,11 @@ class InferenceHandler(Handler):
         self._tracer = trace.get_tracer("steadyeye.inference")
         self._down = threading.Event()
         self._shape = (1, contract.input_height, contract.input_width, 3)
+        self._shm = (
+            SharedMemoryInputs(client, settings.max_in_flight, int(np.prod(self._shape)))
+            if settings.shared_memory
+            else None
+        )
 
     def handle(self, message: ReadyFrame) -> list[Output]:
         return self._infer(message)
@@ -141,7 +148,8 @@ class InferenceHandler(Handler):
 
     def _request(self, tensor: np.ndarray) -> triton.InferResult:
         inputs = [triton.InferInput(self._contract.input_name, list(self._shape), "UINT8")]
-        inputs[0].set_data_from_numpy(tensor)
+        if not self._shm:
+            inputs[0].set_data_from_numpy(tensor)
         name = self._contract.name
         with self._tracer.start_as_current_span(
             f"triton infer {name}",
@@ -152,17 +160,20 @@ class InferenceHandler(Handler):
             attempt = 0
             while True:
                 try:
-                    result = self._client.infer(
-                        name,
-                        inputs,
-                        outputs=self._outputs,
-                        client_timeout=self._settings.request_timeout_s,
-                        headers=dict(tracing.inject([])),
-                    )
+                    with self._shm.input(inputs[0], tensor) if self._shm else nullcontext():
+                        result = self._client.infer(
+                            name,
+                            inputs,
+                            outputs=self._outputs,
+                            client_timeout=self._settings.request_timeout_s,
+                            headers=dict(tracing.inject([])),
+                        )
                     break
                 except InferenceServerException as exc:
                     status = (exc.status() or "").removeprefix("StatusCode.")
-                    if status not in _TRANSIENT_STATUS and "unavailable" not in str(exc).lower():
+                    if self._shm and "shared memory" in str(exc).lower():
+                        self._reregister(exc)  # Triton restarted and forgot our regions
+                    elif status not in _TRANSIENT_STATUS and "unavailable" not in str(exc).lower():
                         raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
                     if attempt == self._settings.retries or self._down.is_set():
                         self._down.set()
@@ -176,6 +187,15 @@ class InferenceHandler(Handler):
     def after_commit(self, committed: list[ReadyFrame]) -> None:
         self._payloads.discard([frame.tensor for frame in committed])  # only we read them
 
+    def _reregister(self, cause: InferenceServerException) -> None:
+        assert self._shm is not None
+        try:
+            self._shm.register()
+        except InferenceServerException as exc:
+            raise TransientError(f"Triton unavailable: {cause}") from exc
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._shm:
+            self._shm.close()
         self._client.close()

@@ -17,3 +17,6 @@ class InferenceSettings(ServiceSettings):
     retry_backoff_s: float = Field(0.2, ge=0)
     # Detections below this score are dropped (the model's own threshold is the floor).
     min_score: float = Field(0.0, ge=0, le=1)
+    # Hand tensors to Triton through system shared memory (/dev/shm) instead of gRPC: only when
+    # Triton runs on the same host and shares /dev/shm (the embedded stack, one compose host).
+    shared_memory: bool = False

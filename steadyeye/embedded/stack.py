@@ -44,6 +44,9 @@ class StackSettings(Group):
     # shared: use the Redis at STEADYEYE_REDIS_URL when it answers, else start one;
     # own: always start a fresh redis-server (tests: no state left from an earlier run).
     redis: Literal["shared", "own"] = "shared"
+    # host:port of a Triton gRPC endpoint to use instead of starting the embedded one (NVIDIA's
+    # image serving the TensorRT engine on a GPU: scripts/gpu-bench.sh).
+    triton_url: str | None = None
 
 
 def free_port() -> int:
@@ -113,7 +116,7 @@ class Stack:
 
     @property
     def triton_grpc(self) -> str:
-        return f"127.0.0.1:{self.triton_ports['grpc']}"
+        return self.settings.triton_url or f"127.0.0.1:{self.triton_ports['grpc']}"
 
     def __enter__(self) -> Stack:
         try:
@@ -131,7 +134,11 @@ class Stack:
         started = time.monotonic()
         self._start_broker()
         self._ensure_redis()
-        self._start_triton(self._model_repository())
+        repository = self._model_repository()  # also the baseline's ONNX file in benchmarks
+        if self.settings.triton_url:
+            self.say(f"using the Triton at {self.settings.triton_url}")
+        else:
+            self._start_triton(repository)
         self.create_topics()
         # The pipeline first: ingest starts once every consumer has joined its group.
         consumers = (*PIPELINE, "alert") if self.rules_file else PIPELINE
