@@ -299,6 +299,9 @@ class Stack:
         if name in TRITON_CLIENTS:
             env[f"{prefix}TRITON_URL"] = self.triton_grpc
             env[f"{prefix}MODEL_NAME"] = self.model.name
+        if name == "inference" and not self.settings.triton_url:
+            # The embedded Triton shares this host's /dev/shm: no tensor through gRPC.
+            env.setdefault(f"{prefix}SHARED_MEMORY", "true")
         if name == "ingest" and self.cameras_file:
             env[f"{prefix}CAMERAS_FILE"] = str(self.cameras_file)
         if name == "alert" and self.rules_file:
