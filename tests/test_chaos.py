@@ -642,11 +642,17 @@ def test_redis_restart_loses_payloads_to_the_dead_letter_topic_not_frames(
         missing = sorted(after - set(watch.frame_ids("tracks")))
         assert arrived, f"frames sent after the restart missing: {missing}"
         recovery_s = time.monotonic() - restarted_at
-        done = lambda: set(watch.frame_ids("detections")) | _dead_frame_ids(watch)  # noqa: E731
-        wait_for(lambda: set(range(2 * BURST)) <= done(), TIMEOUT_S, 0.2)
+        wait_for(
+            lambda: (
+                set(range(2 * BURST))
+                <= set(watch.frame_ids("detections")) | _dead_lettered_ids(watch)
+            ),
+            TIMEOUT_S,
+            0.2,
+        )
         detections, tracks = watch.frame_ids("detections"), watch.frame_ids("tracks")
-        dead = _dead_frame_ids(watch)
-        reasons = {header_text(r, "x-deadletter-reason") for r in watch.records("deadletter")}
+        dead = _dead_lettered_ids(watch)
+        reasons = {_header_text(r, "x-deadletter-reason") for r in watch.records("deadletter")}
     finally:
         watch.close()
     lost = set(range(2 * BURST)) - set(detections) - dead
@@ -674,11 +680,11 @@ def _redis_answers(pipeline) -> bool:
         return False
 
 
-def header_text(record: ConsumerRecord, name: str) -> str:
+def _header_text(record: ConsumerRecord, name: str) -> str:
     return dict(record.headers or ()).get(name, b"").decode()
 
 
-def _dead_frame_ids(watch: Watch) -> set[int]:
+def _dead_lettered_ids(watch: Watch) -> set[int]:
     return {Frame.FromString(r.value).ref.frame_id for r in watch.records("deadletter")}
 
 

@@ -73,14 +73,17 @@ class Backlog(threading.Thread):
         if self.limit <= 0:
             return
         options = client_options(self._settings)
-        admin = KafkaAdminClient(**options)
-        offsets = KafkaConsumer(**options, enable_auto_commit=False)
+        admin: KafkaAdminClient | None = None
+        offsets: KafkaConsumer | None = None
         paused = False
         try:
             while not self._stop.is_set():
                 with self._lock:
                     since_before = self._since
                 try:
+                    if admin is None or offsets is None:  # created here: the broker may be away
+                        admin = KafkaAdminClient(**options)
+                        offsets = KafkaConsumer(**options, enable_auto_commit=False)
                     measured = self._measure(admin, offsets)
                 except KafkaError as exc:  # broker away: keep the last figure, retry
                     log.debug("cannot measure the backlog: %s", exc)
@@ -99,8 +102,9 @@ class Backlog(threading.Thread):
                         )
                 self._stop.wait(self._interval_s)
         finally:
-            admin.close()
-            offsets.close()
+            for client in (admin, offsets):
+                if client is not None:
+                    client.close()
 
     def _measure(self, admin: KafkaAdminClient, offsets: KafkaConsumer) -> int:
         total = 0

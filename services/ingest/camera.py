@@ -90,7 +90,7 @@ class CameraWorker(threading.Thread):
         source = open_source(camera.source, self._settings.stale_after_s)
         try:
             fps = camera.fps or source.fps or 10.0
-            started, first = time.monotonic(), None
+            started, first = 0.0, None  # set at the first frame to send
             for frame in source.frames():
                 if self._halt.is_set() or self._done():
                     return
@@ -111,7 +111,7 @@ class CameraWorker(threading.Thread):
                         )
                     pending = [frame]
                 for item in pending:
-                    if self._halt.is_set():  # SIGTERM during a wait: send nothing more
+                    if self._halt.is_set() or self._done():  # SIGTERM during a wait: no more
                         return
                     if not self._publish(self._message(item, source.uri)):
                         return
