@@ -52,7 +52,7 @@ def bench_soak(
     tally = Tally(CAMERA)
     samples: list[tuple[float, dict[str, float]]] = []
     with stack:
-        names = ("frames", "detections", "alerts")
+        names = ("frames", "detections", "tracks", "alerts", "deadletter")
         topics = {name: getattr(stack.topics, name) for name in names}
         reader = TopicReader(stack.bootstrap, list(topics.values()))
         try:
