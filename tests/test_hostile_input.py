@@ -1006,10 +1006,6 @@ rule_files = st.fixed_dictionaries(
 )
 
 
-def parsed_or_rule_file_error(call: Callable[[], Any]) -> Any:
-    return rejected_with_reason(call, RuleFileError)
-
-
 def test_the_good_rule_file_loads():
     assert "rules-a" in parse_rules(GOOD_RULES).cameras
 
@@ -1093,14 +1089,14 @@ def test_a_yaml_alias_bomb_is_refused_promptly():
 @FUZZ
 @given(text=st.text(max_size=300) | yamlish(RULE_KEYS).map(dump) | rule_files.map(dump))
 def test_any_rules_text_parses_or_is_a_rule_file_error(text):
-    parsed_or_rule_file_error(lambda: parse_rules(text))
+    rejected_with_reason(lambda: parse_rules(text), RuleFileError)
 
 
 @FUZZ
 @given(st.data())
 def test_mutated_rule_files_parse_or_are_rule_file_errors(data):
     text = data.draw(mutated(GOOD_RULES.encode())).decode("utf-8", "replace")
-    parsed_or_rule_file_error(lambda: parse_rules(text))
+    rejected_with_reason(lambda: parse_rules(text), RuleFileError)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1108,4 +1104,4 @@ def test_mutated_rule_files_parse_or_are_rule_file_errors(data):
 def test_any_rule_file_bytes_load_or_are_a_rule_file_error(scratch, content):
     path = scratch / "rules.yaml"
     path.write_bytes(content)
-    parsed_or_rule_file_error(lambda: load_rules(path))
+    rejected_with_reason(lambda: load_rules(path), RuleFileError)
