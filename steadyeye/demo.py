@@ -6,7 +6,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,11 +30,7 @@ def run_demo(
     stack = Stack(
         rules_file=rules, say=lambda text: console.print(f"[dim]{text}[/dim]"), fresh_redis=True
     )
-    cameras = stack.workdir / "demo-cameras.yaml"
-    cameras.parent.mkdir(parents=True, exist_ok=True)
-    camera = {"id": CAMERA_ID, "source": source, "pace": pace, "max_frames": frames}
-    cameras.write_text(yaml.safe_dump({"cameras": [camera]}))
-    stack.cameras_file = cameras
+    stack.use_camera({"id": CAMERA_ID, "source": source, "pace": pace, "max_frames": frames})
     with stack:
         names = ("frames", "detections", "tracks", "alerts", "deadletter")
         topics = {name: getattr(stack.topics, name) for name in names}

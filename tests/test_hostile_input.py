@@ -911,14 +911,8 @@ def test_the_good_cameras_file_loads(tmp_path):
         pytest.param("---\ncameras: []\n---\ncameras: []", id="two documents"),
         pytest.param(b"\x00\x01\x02", id="binary file"),
         pytest.param(b"\xef\xbb\xbfcameras: 3", id="BOM"),
-        pytest.param(
-            b"cameras:\n- {id: \xff\xfe, source: x}",
-            id="not UTF-8",
-        ),
-        pytest.param(
-            "cameras: " + "[" * 3000 + "]" * 3000,
-            id="nested 3000 deep",
-        ),
+        pytest.param(b"cameras:\n- {id: \xff\xfe, source: x}", id="not UTF-8"),
+        pytest.param("cameras: " + "[" * 3000 + "]" * 3000, id="nested 3000 deep"),
         pytest.param(
             "cameras:\n- {id: a, source: x, max_frames: " + "9" * 5000 + "}",
             id="5000-digit integer",
@@ -1029,24 +1023,12 @@ def test_the_good_rule_file_loads():
         ),
         pytest.param("cameras: {12: {rules: []}}", id="numeric camera"),
         pytest.param("cameras: {demo: {rules: []}}\ncameras: {}", id="duplicate key"),
-        pytest.param(
-            "cameras: {a: &x [*x]}",
-            id="recursive alias",
-        ),
+        pytest.param("cameras: {a: &x [*x]}", id="recursive alias"),
         pytest.param("cameras: !!binary aGk=", id="binary tag"),
         pytest.param("\x00", id="NUL"),
-        pytest.param(
-            "type: []",
-            id="unhashable value of a misplaced 'type' key",
-        ),
-        pytest.param(
-            "cameras: " + "[" * 3000 + "]" * 3000,
-            id="nested 3000 deep",
-        ),
-        pytest.param(
-            "defaults: {cooldown_s: " + "9" * 5000 + "}",
-            id="5000-digit integer",
-        ),
+        pytest.param("type: []", id="unhashable value of a misplaced 'type' key"),
+        pytest.param("cameras: " + "[" * 3000 + "]" * 3000, id="nested 3000 deep"),
+        pytest.param("defaults: {cooldown_s: " + "9" * 5000 + "}", id="5000-digit integer"),
     ],
 )
 def test_bad_rule_files_are_rule_file_errors(text):

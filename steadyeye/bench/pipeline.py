@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import psutil
 import tritonclient.grpc as triton
-import yaml
 from rich.console import Console
 
 from services import contract as contracts
@@ -133,10 +132,7 @@ def bench_pipeline(source: str, frames: int, console: Console, in_flight: int = 
 
 
 def _pipeline(stack: Stack, source: str, frames: int) -> dict:
-    cameras = stack.workdir / "bench-cameras.yaml"
-    camera = {"id": CAMERA, "source": source, "pace": "fast", "max_frames": frames}
-    cameras.write_text(yaml.safe_dump({"cameras": [camera]}))
-    stack.cameras_file = cameras
+    stack.use_camera({"id": CAMERA, "source": source, "pace": "fast", "max_frames": frames})
     processes = {
         name: psutil.Process(p.pid) for name, p in stack.processes.items() if p.pid is not None
     }

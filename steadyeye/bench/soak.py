@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -44,11 +43,7 @@ def bench_soak(
     stack = Stack(
         rules_file=rules, say=lambda text: console.print(f"[dim]{text}[/dim]"), fresh_redis=True
     )
-    cameras = stack.workdir / "soak-cameras.yaml"
-    cameras.parent.mkdir(parents=True, exist_ok=True)
-    camera = {"id": CAMERA, "source": source, "pace": "realtime", "loop": True}
-    cameras.write_text(yaml.safe_dump({"cameras": [camera]}))
-    stack.cameras_file = cameras
+    stack.use_camera({"id": CAMERA, "source": source, "pace": "realtime", "loop": True})
     tally = Tally(CAMERA)
     samples: list[tuple[float, dict[str, float]]] = []
     with stack:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import redis
+import yaml
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import Field
@@ -109,6 +110,13 @@ class Stack:
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
         self.processes: dict[str, ManagedProcess] = {}
         self.service_ports: dict[str, int] = {}
+
+    def use_camera(self, camera: dict[str, object]) -> None:
+        """Run ingest (when the stack starts) with this one camera, written as a cameras file."""
+        path = self.workdir / "cameras.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"cameras": [camera]}))
+        self.cameras_file = path
 
     @property
     def bootstrap(self) -> str:
