@@ -1,4 +1,8 @@
-"""Kafka clients built from KafkaSettings, so no service passes broker options by hand."""
+"""Kafka clients built from KafkaSettings, so no service passes broker options by hand.
+
+`KafkaSettings.client` picks librdkafka (services/core/rdkafka.py, the default) or kafka-python;
+both present kafka-python's API to the loop and to ingest.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 
+from services.core import rdkafka
 from services.core.settings import KafkaSettings
+
+Producer = KafkaProducer | rdkafka.Producer
+Consumer = KafkaConsumer | rdkafka.Consumer
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -25,7 +33,9 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
+def producer(settings: KafkaSettings) -> Producer:
+    if settings.client == "librdkafka":
+        return rdkafka.Producer(settings)
     return KafkaProducer(
         **client_options(settings),
         acks="all",
@@ -38,7 +48,6 @@ def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
         # UnknownProducerId forever. Duplicates are ours to absorb anyway (camera_id+frame_id).
         enable_idempotence=False,
         retries=2**31 - 1,
-        **overrides,
     )
 
 
@@ -47,8 +56,10 @@ def consumer(
     group_id: str,
     topics: list[str],
     on_assigned: Callable[[set[TopicPartition]], None] | None = None,
-) -> KafkaConsumer:
+) -> Consumer:
     """A group member; `on_assigned` runs after every completed group join (readiness)."""
+    if settings.client == "librdkafka":
+        return rdkafka.Consumer(settings, group_id, topics, on_assigned or (lambda _: None))
     client = KafkaConsumer(
         **client_options(settings),
         group_id=group_id,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import redis
 from google.protobuf.message import Message
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.producer.future import FutureRecordMetadata
@@ -29,7 +29,9 @@ from services.core import metrics, tracing
 from services.core.errors import PoisonMessage, TransientError
 from services.core.handler import Handler, Incoming, Result
 from services.core.health import Health
+from services.core.kafka import Consumer, Producer
 from services.core.messages import Headers, Output, decode, schema_headers
+from services.core.rdkafka import Delivery
 
 log = logging.getLogger(__name__)
 TRANSIENT = (
@@ -68,8 +70,8 @@ class ConsumerLoop:
         self,
         service: str,
         handler: Handler,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         deadletter_topic: str,
         health: Health,
         max_poll_records: int,
@@ -272,7 +274,7 @@ class ConsumerLoop:
 
     def _send(
         self, out: Output | _DeadLetter, context: Context | None = None
-    ) -> FutureRecordMetadata:
+    ) -> FutureRecordMetadata | Delivery:
         if isinstance(out, _DeadLetter):
             topic, key, value, headers = self._deadletter, out.key, out.value, list(out.headers)
         else:
@@ -284,7 +286,7 @@ class ConsumerLoop:
         metrics.produced.labels(self._service, topic).inc()
         return self._producer.send(topic, key=key, value=value, headers=headers)
 
-    def _flush(self, futures: list[FutureRecordMetadata]) -> None:
+    def _flush(self, futures: list[FutureRecordMetadata | Delivery]) -> None:
         # Bounded: a broker that accepts connections but never acknowledges must not wedge the
         # loop; the timeout rewinds the batch like any other Kafka error.
         self._producer.flush(timeout=FLUSH_TIMEOUT_S)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 from prometheus_client import Counter, Gauge
 
 from services.contract import ModelContract
@@ -40,8 +42,11 @@ class PreprocessHandler(Handler):
         image = decode_image(message, self._payloads.get(message.image), self._max_pixels)
         ref.height, ref.width = image.shape[:2]
         boxed = letterbox(image, self._contract)
+        # One key per output, not per frame: inference deletes a tensor once it is done with
+        # it, and a redelivered frame's second ReadyFrame must not find its tensor gone.
         tensor = self._payloads.put(
-            f"steadyeye:ready:{ref.camera_id}:{ref.frame_id}", boxed.image.data
+            f"steadyeye:ready:{ref.camera_id}:{ref.frame_id}:{secrets.token_hex(4)}",
+            boxed.image.data,
         )
         quality = self._quality.measure(ref.camera_id, boxed.resized)
         for name, gauge in quality_gauges.items():
