@@ -1,5 +1,6 @@
 import os
 
+import cv2
 import tritonclient.grpc as triton
 
 from services import contract
@@ -12,6 +13,9 @@ def build(runtime: Runtime[PreprocessSettings]) -> PreprocessHandler:
     settings = runtime.settings
     # Read lazily by OpenCV at its first decode: bigger images are refused before allocation.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_image_pixels))
+    # One frame at a time per replica: OpenCV's worker threads cost CPU (resize 0.28 -> 0.43 ms
+    # with two) and buy nothing when the node runs several services; scale with replicas.
+    cv2.setNumThreads(1)
     client = triton.InferenceServerClient(settings.triton_url)
     model = contract.fetch(client, settings.model_name, settings.model_wait_s)
     client.close()

@@ -1,0 +1,62 @@
+"""Preprocess's frame-quality measures on real footage: what the input_quality rule and the
+frozen-frame counter read."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.preprocess.quality import QualityMeter
+
+
+@pytest.fixture(scope="module")
+def frame(vtest_avi) -> np.ndarray:
+    capture = cv2.VideoCapture(str(vtest_avi))
+    ok, image = capture.read()
+    capture.release()
+    assert ok
+    return cv2.resize(image, (416, 312))  # what preprocess measures: the letterboxed area
+
+
+def test_dark_and_blurred_frames_measure_lower_than_the_original(frame) -> None:
+    original = QualityMeter(1.0).measure("cam", frame)
+    dark = QualityMeter(1.0).measure("cam", (frame * 0.1).astype(np.uint8))
+    blurred = QualityMeter(1.0).measure("cam", cv2.GaussianBlur(frame, (0, 0), 4))
+    assert 60 < original.brightness < 200 and original.sharpness > 500
+    assert dark.brightness < original.brightness / 5
+    assert blurred.sharpness < original.sharpness / 10
+    assert abs(blurred.brightness - original.brightness) < 2
+
+
+@pytest.mark.parametrize(
+    ("second", "frozen"),
+    [
+        ("the same frame", True),
+        ("the same frame plus sensor noise of 0.5", True),
+        ("the next frame", False),
+    ],
+)
+def test_a_camera_repeating_its_frame_is_frozen(frame, vtest_avi, second: str, frozen: bool):
+    capture = cv2.VideoCapture(str(vtest_avi))
+    for _ in range(10):
+        capture.read()
+    nxt = cv2.resize(capture.read()[1], (416, 312))
+    capture.release()
+    noise = np.random.default_rng(0).normal(0, 0.5, frame.shape)
+    images = {
+        "the same frame": frame,
+        "the same frame plus sensor noise of 0.5": np.clip(frame + noise, 0, 255).astype(np.uint8),
+        "the next frame": nxt,
+    }
+    meter = QualityMeter(frozen_threshold=1.0)
+    assert not meter.measure("cam", frame).frozen  # nothing to compare with yet
+    assert meter.measure("cam", images[second]).frozen is frozen
+    assert not meter.measure("other-cam", frame).frozen  # per camera
+
+
+@pytest.mark.parametrize("shape", [(312, 416, 3), (50, 100, 3), (1, 1, 3), (1080, 1920, 3)])
+def test_any_image_size_is_measured(shape: tuple[int, int, int]) -> None:
+    quality = QualityMeter(1.0).measure("cam", np.full(shape, 128, np.uint8))
+    assert quality.brightness == pytest.approx(128)
+    assert quality.contrast == pytest.approx(0)
