@@ -208,6 +208,21 @@ def bench_pipeline_command(source: str | None, frames: int, in_flight: int) -> N
     click.echo(json.dumps(result, indent=2))
 
 
+@bench.command("kafka")
+@click.option("--records", default=700, show_default=True)
+@click.option("--rate", default=70.0, show_default=True, help="Records per second sent.")
+def bench_kafka_command(records: int, rate: float) -> None:
+    """The core loop's CPU per record with kafka-python vs librdkafka, in one run (JSON)."""
+    from steadyeye.bench.kafka import bench_kafka
+
+    console = Console(stderr=True)
+    try:
+        result = bench_kafka(records, rate, lambda text: console.print(f"[dim]{text}[/dim]"))
+    except RuntimeError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=2))
+
+
 @bench.command("tracing")
 @click.option("--source", help="Video file (default: the sample clip).")
 @click.option("--frames", default=300, show_default=True)

@@ -27,6 +27,23 @@ def test_invalid_settings_are_reported_by_name(environ, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"STEADYEYE_KAFKA_CLIENT": "librdkafak"}, "STEADYEYE_KAFKA_CLIENT='librdkafak'"),
+        (
+            {"STEADYEYE_KAFKA_MAX_POLL_INTERVAL_MS": "3000"},
+            "STEADYEYE_KAFKA_MAX_POLL_INTERVAL_MS (3000) must be at least "
+            "STEADYEYE_KAFKA_SESSION_TIMEOUT_MS (45000)",
+        ),
+    ],
+)
+def test_kafka_settings_the_clients_would_refuse_are_reported_by_name(environ, message):
+    with pytest.raises(ConfigError, match="invalid configuration") as error:
+        load(KafkaSettings, environ)
+    assert message in str(error.value)
+
+
 def test_settings_of_other_services_are_not_this_services_business():
     settings = load(InferenceSettings, {"STEADYEYE_PREPROCESS_WHATEVER": "1"})
     assert settings.max_in_flight == 8
@@ -52,9 +69,11 @@ def test_a_service_with_a_misspelled_setting_exits_1(service):
     assert f"did you mean STEADYEYE_{service.upper()}_HTTP_PORT" in done.stderr
 
 
-def test_a_service_that_cannot_reach_kafka_says_so_and_exits_1():
+@pytest.mark.parametrize("client", ["librdkafka", "kafka-python"])
+def test_a_service_that_cannot_reach_kafka_says_so_and_exits_1(client):
     env = {
         **os.environ,
+        "STEADYEYE_KAFKA_CLIENT": client,
         "STEADYEYE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
         "STEADYEYE_TRACKING_HTTP_PORT": "0",
     }

@@ -42,9 +42,10 @@ class PayloadStore:
         self._ttl = settings.claim_check_ttl_s
 
     def put(self, key: str, data: bytes | memoryview) -> Payload:
-        """Inline when small; otherwise SET with TTL. `key` must be deterministic (a retry
-        overwrites the same key instead of leaking a new one). A memoryview is sent without
-        copying; an image's is flattened to bytes so its length is its size."""
+        """Inline when small; otherwise SET with TTL. A deterministic `key` lets a retry
+        overwrite instead of leaving a copy to the TTL; a payload its reader deletes needs one
+        key per message instead (preprocess's tensors). A memoryview is sent without copying;
+        an image's is flattened to bytes so its length is its size."""
         data = memoryview(data).cast("B")
         if len(data) <= self._threshold:
             return Payload(inline=data.tobytes())

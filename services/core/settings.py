@@ -12,7 +12,7 @@ import difflib
 import os
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.core.errors import ConfigError
@@ -56,6 +56,17 @@ class KafkaSettings(Group):
     linger_ms: int = Field(2, ge=0)
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     max_request_size: int = Field(4 * 1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _poll_interval_covers_session(self) -> KafkaSettings:
+        # librdkafka refuses otherwise; a member must not be evicted for polling slowly
+        # before it could have been for missing heartbeats.
+        if self.max_poll_interval_ms < self.session_timeout_ms:
+            raise ValueError(
+                f"STEADYEYE_KAFKA_MAX_POLL_INTERVAL_MS ({self.max_poll_interval_ms}) must be at "
+                f"least STEADYEYE_KAFKA_SESSION_TIMEOUT_MS ({self.session_timeout_ms})"
+            )
+        return self
 
 
 class RedisSettings(Group):
@@ -107,6 +118,9 @@ def load(cls: type[S], environ: dict[str, str] | None = None) -> S:
         )
     except ValidationError as exc:
         for err in exc.errors():
+            if not err["loc"]:  # a rule across fields: its message names them
+                problems.append(err["msg"])
+                continue
             name = prefix + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}={env.get(name, '<unset>')!r}: {err['msg']}")
     if problems:
