@@ -34,7 +34,7 @@ class KafkaSettings(Group):
     model_config = group("KAFKA")
 
     bootstrap_servers: str = "127.0.0.1:9092"
-    # librdkafka does the protocol work in C: 16x less CPU per record than kafka-python
+    # librdkafka does the protocol work in C: 10x less CPU per record than kafka-python
     # (docs/performance.md). kafka-python remains for platforms without confluent-kafka wheels.
     client: Literal["librdkafka", "kafka-python"] = "librdkafka"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
