@@ -617,10 +617,10 @@ class FakeRedis:
         self.values = values or {}
         self.down = down
 
-    def get(self, key: str) -> bytes | None:
+    def mget(self, keys: list[str]) -> list[bytes | None]:
         if self.down:
             raise redis.ConnectionError("connection refused")
-        return self.values.get(key)
+        return [self.values.get(key) for key in keys]
 
 
 def store(**values: bytes) -> PayloadStore:
@@ -678,7 +678,7 @@ def test_any_serialized_payload_resolves_or_is_poison(value):
         rejected_with_reason(lambda: store(k=b"abcd").get(payload))
 
 
-# --- Tensors: InferenceHandler._tensor (ReadyFrame -> the model's uint8 input) ---------------
+# --- Tensors: InferenceHandler._inputs (ReadyFrames -> the model's uint8 inputs) -------------
 
 CONTRACT = ModelContract(
     name="yolox_nano",
@@ -700,7 +700,7 @@ def inference():
         CONTRACT,
         store(k=b"\x07" * TENSOR_BYTES),
         "detections",
-        SimpleNamespace(max_in_flight=1, shared_memory=False),  # type: ignore[arg-type]
+        SimpleNamespace(max_in_flight=1, max_batch=1, shared_memory=False),  # type: ignore[arg-type]
     )
     yield handler
     handler.close()
@@ -712,15 +712,29 @@ def ready(tensor: bytes, width: int = 32, height: int = 24) -> ReadyFrame:
     )
 
 
+def model_input(handler: InferenceHandler, frame: ReadyFrame):
+    [result] = handler._inputs([frame])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 def test_a_tensor_of_the_right_size_becomes_the_model_input(inference):
-    assert inference._tensor(ready(b"\x01" * TENSOR_BYTES)).shape == (1, 24, 32, 3)
+    assert model_input(inference, ready(b"\x01" * TENSOR_BYTES)).shape == (24, 32, 3)
     claim = ReadyFrame(
         input_width=32,
         input_height=24,
         scale=1,
         tensor=Payload(claim_check=ClaimCheck(key="k", size_bytes=TENSOR_BYTES)),
     )
-    assert inference._tensor(claim).shape == (1, 24, 32, 3)
+    assert model_input(inference, claim).shape == (24, 32, 3)
+
+
+def test_one_bad_frame_in_a_poll_leaves_the_others_their_inputs(inference):
+    frames = [ready(b"\x01" * TENSOR_BYTES), ready(b"\0"), ready(b"\x02" * TENSOR_BYTES)]
+    good, bad, also_good = inference._inputs(frames)
+    assert good.shape == also_good.shape == (24, 32, 3)
+    assert "tensor has 1 bytes" in str(bad)
 
 
 @pytest.mark.parametrize(
@@ -754,13 +768,13 @@ def test_a_tensor_of_the_right_size_becomes_the_model_input(inference):
     ],
 )
 def test_bad_tensors_are_poison_with_a_reason(inference, message, reason):
-    assert reason in poison_reason(lambda: inference._tensor(message))
+    assert reason in poison_reason(lambda: model_input(inference, message))
 
 
 @FUZZ
 @given(st.integers(0, 2 * TENSOR_BYTES), st.sampled_from([(32, 24), (24, 32), (0, 0), (33, 24)]))
 def test_tensors_of_any_size_are_accepted_only_at_the_model_input_size(inference, size, shape):
-    tensor = rejected_with_reason(lambda: inference._tensor(ready(b"\x02" * size, *shape)))
+    tensor = rejected_with_reason(lambda: model_input(inference, ready(b"\x02" * size, *shape)))
     assert (tensor is not None) == (size == TENSOR_BYTES and shape == (32, 24))
 
 

@@ -56,24 +56,32 @@ class PayloadStore:
         return Payload(claim_check=ClaimCheck(key=key, size_bytes=len(data)))
 
     def get(self, payload: Payload) -> bytes:
-        which = payload.WhichOneof("location")
-        if which == "inline":
-            return payload.inline
-        if which is None:
-            raise PoisonMessage("payload is empty: neither inline bytes nor a claim check")
-        key = payload.claim_check.key
-        try:
-            data = self._redis.get(key)
-        except redis.RedisError as exc:
-            raise TransientError(f"redis unavailable reading {key}: {exc}") from exc
-        if data is None:
-            raise PoisonMessage(f"claim-check payload {key!r} is missing (expired or evicted)")
-        if len(data) != payload.claim_check.size_bytes:
-            raise PoisonMessage(
-                f"claim-check payload {key!r} has {len(data)} bytes, "
-                f"expected {payload.claim_check.size_bytes}"
-            )
+        [data] = self.get_many([payload])
+        if isinstance(data, PoisonMessage):
+            raise data
         return data
+
+    def get_many(self, payloads: list[Payload]) -> list[bytes | PoisonMessage]:
+        """Every payload in one round trip (MGET); a missing or malformed one comes back as
+        its PoisonMessage, the others are unaffected. Redis down raises TransientError."""
+        keys = [p.claim_check.key for p in payloads if p.WhichOneof("location") == "claim_check"]
+        try:
+            found = iter(self._redis.mget(keys) if keys else ())
+        except redis.RedisError as exc:
+            shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            raise TransientError(f"redis unavailable reading {shown}: {exc}") from exc
+        results: list[bytes | PoisonMessage] = []
+        for payload in payloads:
+            which = payload.WhichOneof("location")
+            if which == "inline":
+                results.append(payload.inline)
+            elif which is None:
+                results.append(
+                    PoisonMessage("payload is empty: neither inline bytes nor a claim check")
+                )
+            else:
+                results.append(_checked(payload.claim_check, next(found)))
+        return results
 
     def discard(self, payloads: list[Payload]) -> None:
         """Delete claim-checked payloads nobody will read again (UNLINK frees them off the
@@ -84,3 +92,13 @@ class PayloadStore:
                 self._redis.unlink(*keys)
             except redis.RedisError as exc:
                 log.warning("could not delete %d payloads, left to TTL: %s", len(keys), exc)
+
+
+def _checked(check: ClaimCheck, data: bytes | None) -> bytes | PoisonMessage:
+    if data is None:
+        return PoisonMessage(f"claim-check payload {check.key!r} is missing (expired or evicted)")
+    if len(data) != check.size_bytes:
+        return PoisonMessage(
+            f"claim-check payload {check.key!r} has {len(data)} bytes, expected {check.size_bytes}"
+        )
+    return data

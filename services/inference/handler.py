@@ -73,94 +73,158 @@ class InferenceHandler(Handler):
         self._outputs = [triton.InferRequestedOutput(name) for name in OUTPUTS]
         self._tracer = trace.get_tracer("steadyeye.inference")
         self._down = threading.Event()
-        self._shape = (1, contract.input_height, contract.input_width, 3)
+        self._frame_shape = (contract.input_height, contract.input_width, 3)
+        self._frame_bytes = int(np.prod(self._frame_shape))
+        # A model without a batch dimension would need another input shape; ours all have one.
+        self._batch = max(1, min(settings.max_batch, contract.max_batch_size))
         self._shm = (
-            SharedMemoryInputs(client, settings.max_in_flight, int(np.prod(self._shape)))
+            SharedMemoryInputs(client, settings.max_in_flight, self._batch * self._frame_bytes)
             if settings.shared_memory
             else None
         )
 
     def handle(self, message: ReadyFrame) -> list[Output]:
-        return self._infer(message)
+        [result] = self.handle_batch([Incoming(message, trace.get_current_span())])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def handle_batch(self, items: list[Incoming]) -> list[Result]:
-        """All items in flight at once (bounded by the pool) so Triton can batch them."""
+        """The poll's frames in requests of up to `batch` frames, all in flight at once
+        (bounded by the pool); their tensors come from Redis in one round trip."""
         self._down.clear()
         for item in items:
             item.span.set_attribute("steadyeye.batch_size", len(items))
-        futures = [self._pool.submit(self._traced, item) for item in items]
-        results: list[Result] = []
-        for future in futures:
+        try:
+            inputs = self._inputs([item.message for item in items])
+        except TransientError as exc:
+            return [exc] * len(items)
+        results: list[Result | None] = [
+            error if isinstance(error, PoisonMessage) else None for error in inputs
+        ]
+        ready = [(i, t) for i, t in enumerate(inputs) if not isinstance(t, PoisonMessage)]
+        chunks = [ready[k : k + self._batch] for k in range(0, len(ready), self._batch)]
+        futures = [
+            self._pool.submit(self._infer, [items[i] for i, _ in chunk], [t for _, t in chunk])
+            for chunk in chunks
+        ]
+        for chunk, future in zip(chunks, futures, strict=True):
             try:
-                results.append(future.result())
+                outcome: list[Result] = future.result()
             except Exception as exc:
-                results.append(exc)
-        return results
+                outcome = [exc] * len(chunk)
+            for (i, _), result in zip(chunk, outcome, strict=True):
+                results[i] = result
+        return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _traced(self, item: Incoming) -> list[Output]:
-        with trace.use_span(item.span, end_on_exit=False):
-            return self._infer(item.message)
-
-    def _infer(self, frame: ReadyFrame) -> list[Output]:
+    def _infer(self, items: list[Incoming], tensors: list[np.ndarray]) -> list[Result]:
         if self._down.is_set():
             raise TransientError("Triton unavailable (an earlier request of this batch failed)")
-        tensor = self._tensor(frame)
-        result = self._request(tensor)
-        response = result.get_response()
+        try:
+            result = self._request(items, tensors)
+        except PoisonMessage:
+            if len(items) == 1:
+                raise
+            # Triton refused the batch: frame by frame, so only the bad one is dead-lettered.
+            outcome: list[Result] = []
+            for item, tensor in zip(items, tensors, strict=True):
+                try:
+                    outcome += self._infer([item], [tensor])
+                except Exception as exc:
+                    outcome.append(exc)
+            return outcome
+        version = result.get_response().model_version
+        boxes, scores, classes, count = (result.as_numpy(name) for name in OUTPUTS)
+        counts = count.reshape(len(items), -1)[:, 0]
+        return [
+            self._output(
+                item.message, version, boxes[k], scores[k], classes[k], int(counts[k]), item
+            )
+            for k, item in enumerate(items)
+        ]
+
+    def _output(
+        self,
+        frame: ReadyFrame,
+        version: str,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        classes: np.ndarray,
+        count: int,
+        item: Incoming,
+    ) -> list[Output]:
+        name = self._contract.name
         detections = to_detections(
-            frame,
-            result.as_numpy("boxes")[0],
-            result.as_numpy("scores")[0],
-            result.as_numpy("classes")[0],
-            int(result.as_numpy("count").reshape(-1)[0]),
-            self._contract,
-            self._settings.min_score,
+            frame, boxes, scores, classes, count, self._contract, self._settings.min_score
         )
-        trace.get_current_span().set_attribute("steadyeye.detection_count", len(detections))
+        item.span.set_attribute("steadyeye.detection_count", len(detections))
         for detection in detections:
-            detections_total.labels(self._contract.name, detection.class_name).inc()
-            detection_confidence.labels(self._contract.name).observe(detection.score)
+            detections_total.labels(name, detection.class_name).inc()
+            detection_confidence.labels(name).observe(detection.score)
         out = Detections(
             ref=frame.ref,
-            model=ModelRef(name=response.model_name, version=response.model_version),
+            model=ModelRef(name=name, version=version),
             detections=detections,
             quality=frame.quality,
         )
         return [Output(self._topic, frame.ref.camera_id, out)]
 
-    def _tensor(self, frame: ReadyFrame) -> np.ndarray:
-        expected = (frame.input_height, frame.input_width)
-        if expected != self._shape[1:3]:
-            raise PoisonMessage(
+    def _inputs(self, frames: list[ReadyFrame]) -> list[np.ndarray | PoisonMessage]:
+        """Each frame's model input, or why it has none; the tensors of all frames whose
+        geometry fits the model come from Redis in one round trip."""
+        results: list[np.ndarray | PoisonMessage] = [self._geometry_error(f) for f in frames]
+        wanted = [i for i, error in enumerate(results) if error is None]
+        tensors = self._payloads.get_many([frames[i].tensor for i in wanted])
+        for i, data in zip(wanted, tensors, strict=True):
+            results[i] = self._tensor(data)
+        return results
+
+    def _geometry_error(self, frame: ReadyFrame) -> PoisonMessage | None:
+        if (frame.input_height, frame.input_width) != self._frame_shape[:2]:
+            return PoisonMessage(
                 f"frame letterboxed to {frame.input_width}x{frame.input_height}, model "
-                f"{self._contract.name} takes {self._shape[2]}x{self._shape[1]}"
+                f"{self._contract.name} takes {self._frame_shape[1]}x{self._frame_shape[0]}"
             )
         geometry = (frame.scale, frame.pad_x, frame.pad_y)
         if not (np.isfinite(geometry).all() and frame.scale > 0):
-            raise PoisonMessage(f"letterbox scale/pad_x/pad_y {geometry} cannot map boxes back")
-        data = self._payloads.get(frame.tensor)
-        if len(data) != np.prod(self._shape):
-            raise PoisonMessage(
-                f"tensor has {len(data)} bytes, {self._contract.name} needs "
-                f"{int(np.prod(self._shape))} ({self._shape[2]}x{self._shape[1]}x3 uint8)"
-            )
-        return np.frombuffer(data, np.uint8).reshape(self._shape)
+            return PoisonMessage(f"letterbox scale/pad_x/pad_y {geometry} cannot map boxes back")
+        return None
 
-    def _request(self, tensor: np.ndarray) -> triton.InferResult:
-        inputs = [triton.InferInput(self._contract.input_name, list(self._shape), "UINT8")]
+    def _tensor(self, data: bytes | PoisonMessage) -> np.ndarray | PoisonMessage:
+        if isinstance(data, PoisonMessage):
+            return data
+        if len(data) != self._frame_bytes:
+            height, width, _ = self._frame_shape
+            return PoisonMessage(
+                f"tensor has {len(data)} bytes, {self._contract.name} needs "
+                f"{self._frame_bytes} ({width}x{height}x3 uint8)"
+            )
+        return np.frombuffer(data, np.uint8).reshape(self._frame_shape)
+
+    def _request(self, items: list[Incoming], tensors: list[np.ndarray]) -> triton.InferResult:
+        shape = [len(tensors), *self._frame_shape]
+        inputs = [triton.InferInput(self._contract.input_name, shape, "UINT8")]
         if not self._shm:
-            inputs[0].set_data_from_numpy(tensor)
+            inputs[0].set_data_from_numpy(np.stack(tensors))
         name = self._contract.name
+        # One request, several frames' traces: the span is the first frame's child and links
+        # the others (OpenTelemetry's way to show batch processing).
         with self._tracer.start_as_current_span(
             f"triton infer {name}",
+            context=trace.set_span_in_context(items[0].span),
             kind=SpanKind.CLIENT,
-            attributes={"rpc.system": "grpc", "steadyeye.model.name": name},
+            links=[trace.Link(item.span.get_span_context()) for item in items[1:]],
+            attributes={
+                "rpc.system": "grpc",
+                "steadyeye.model.name": name,
+                "steadyeye.triton_batch_size": len(items),
+            },
         ) as span:
             started = time.perf_counter()
             attempt = 0
             while True:
                 try:
-                    with self._shm.input(inputs[0], tensor) if self._shm else nullcontext():
+                    with self._shm.input(inputs[0], tensors) if self._shm else nullcontext():
                         result = self._client.infer(
                             name,
                             inputs,

@@ -12,6 +12,10 @@ class InferenceSettings(ServiceSettings):
     # Requests in flight at once: enough for Triton's dynamic batcher to form batches, bounded so
     # a burst cannot queue unbounded work (and memory) in Triton.
     max_in_flight: int = Field(8, ge=1, le=256)
+    # Frames per request, up to the model's max_batch_size: a poll's frames go to Triton in
+    # requests this big (one gRPC call and one response to parse for several frames, measured
+    # in docs/performance.md); Triton's dynamic batcher still merges requests across replicas.
+    max_batch: int = Field(8, ge=1, le=256)
     request_timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0)
     retry_backoff_s: float = Field(0.2, ge=0)

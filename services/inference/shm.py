@@ -41,12 +41,13 @@ class SharedMemoryInputs:
             self._client.register_system_shared_memory(name, f"/{name}", self._size)
 
     @contextlib.contextmanager
-    def input(self, infer_input: triton.InferInput, tensor: np.ndarray) -> Iterator[None]:
-        """Point `infer_input` at a region holding `tensor` for the duration of one request."""
+    def input(self, infer_input: triton.InferInput, tensors: list[np.ndarray]) -> Iterator[None]:
+        """Point `infer_input` at a region holding `tensors` back to back (a batch, without
+        stacking them first) for the duration of one request."""
         name, handle = self._free.get()
         try:
-            shm.set_shared_memory_region(handle, [tensor])
-            infer_input.set_shared_memory(name, tensor.nbytes)
+            shm.set_shared_memory_region(handle, tensors)
+            infer_input.set_shared_memory(name, sum(t.nbytes for t in tensors))
             yield
         finally:
             self._free.put((name, handle))
