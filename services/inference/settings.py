@@ -12,10 +12,10 @@ class InferenceSettings(ServiceSettings):
     # Requests in flight at once: enough for Triton's dynamic batcher to form batches, bounded so
     # a burst cannot queue unbounded work (and memory) in Triton.
     max_in_flight: int = Field(8, ge=1, le=256)
-    # Frames per request, up to the model's max_batch_size: a poll's frames go to Triton in
-    # requests this big (one gRPC call and one response to parse for several frames, measured
-    # in docs/performance.md); Triton's dynamic batcher still merges requests across replicas.
-    max_batch: int = Field(8, ge=1, le=256)
+    # Frames per request (capped by the model's max_batch_size). 1 leaves batching to Triton's
+    # dynamic batcher: on the CPU model server, requests of 4 or 8 frames cut this service's
+    # CPU but also the pipeline's throughput (docs/performance.md); try more on a GPU.
+    max_batch: int = Field(1, ge=1, le=256)
     request_timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0)
     retry_backoff_s: float = Field(0.2, ge=0)

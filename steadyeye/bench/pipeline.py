@@ -121,19 +121,7 @@ def bench_pipeline(source: str, frames: int, console: Console, in_flight: int = 
         console.print("model only: Triton ...")
         result["model_only"] = model_only(source, frames, stack.triton_grpc, contract, in_flight)
         console.print("pipeline: the whole stack ...")
-        result.update(_pipeline(stack, source, frames, CAMERA))
-        # Saturated, every process also pays for two busy cores (cache, waits on Redis and the
-        # broker sharing a core with the model); at half that rate each frame's own cost shows.
-        paced_fps = max(1.0, round(result["pipeline"]["fps"] / 2))
-        console.print(f"pipeline paced at {paced_fps:.0f} frames/s ...")
-        stack.stop_service("ingest")
-        paced = _pipeline(stack, source, frames, f"{CAMERA}-paced", paced_fps)
-        result["pipeline_paced"] = {
-            **paced["pipeline"],
-            "fps_offered": paced_fps,
-            "cpu_ms_per_frame": paced["cpu_ms_per_frame"],
-            "cpu_ms_per_frame_outside_model": paced["cpu_ms_per_frame_outside_model"],
-        }
+        result.update(_pipeline(stack, source, frames))
     base, model, pipe = result["baseline"], result["model_only"], result["pipeline"]
     result["ratios"] = {
         "pipeline_over_baseline": round(pipe["fps"] / base["fps"], 3),
@@ -143,17 +131,13 @@ def bench_pipeline(source: str, frames: int, console: Console, in_flight: int = 
     return result
 
 
-def _pipeline(
-    stack: Stack, source: str, frames: int, camera: str, pace_fps: float | None = None
-) -> dict:
-    """One camera through the running stack: as fast as it is taken, or at `pace_fps`."""
-    pace = {"pace": "realtime", "fps": pace_fps} if pace_fps else {"pace": "fast"}
-    stack.use_camera({"id": camera, "source": source, "max_frames": frames, **pace})
+def _pipeline(stack: Stack, source: str, frames: int) -> dict:
+    stack.use_camera({"id": CAMERA, "source": source, "pace": "fast", "max_frames": frames})
     processes = {
         name: psutil.Process(p.pid) for name, p in stack.processes.items() if p.pid is not None
     }
     before = {name: _cpu_seconds(p) for name, p in processes.items()}
-    tally = Tally(camera)
+    tally = Tally(CAMERA)
     topics = {"frames": stack.topics.frames, "detections": stack.topics.detections}
     reader = TopicReader(stack.bootstrap, list(topics.values()))
     ingest = stack.start_service("ingest")
@@ -208,7 +192,7 @@ def bench_tracing(source: str, frames: int, console: Console) -> dict:
                 os.environ.update(tracing_env)
             console.print(f"pipeline with tracing {mode} ...")
             with Stack(say=lambda t: console.print(f"[dim]{t}[/dim]"), fresh_redis=True) as stack:
-                run = _pipeline(stack, source, frames, CAMERA)
+                run = _pipeline(stack, source, frames)
             result[f"tracing_{mode}"] = {
                 **run["pipeline"],
                 "cpu_ms_per_frame_outside_model": run["cpu_ms_per_frame_outside_model"],
