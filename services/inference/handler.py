@@ -137,23 +137,20 @@ class InferenceHandler(Handler):
         boxes, scores, classes, count = (result.as_numpy(name) for name in OUTPUTS)
         counts = count.reshape(len(items), -1)[:, 0]
         return [
-            self._output(
-                item.message, version, boxes[k], scores[k], classes[k], int(counts[k]), item
-            )
+            self._output(item, version, boxes[k], scores[k], classes[k], int(counts[k]))
             for k, item in enumerate(items)
         ]
 
     def _output(
         self,
-        frame: ReadyFrame,
+        item: Incoming,
         version: str,
         boxes: np.ndarray,
         scores: np.ndarray,
         classes: np.ndarray,
         count: int,
-        item: Incoming,
     ) -> list[Output]:
-        name = self._contract.name
+        frame, name = item.message, self._contract.name
         detections = to_detections(
             frame, boxes, scores, classes, count, self._contract, self._settings.min_score
         )
@@ -172,12 +169,12 @@ class InferenceHandler(Handler):
     def _inputs(self, frames: list[ReadyFrame]) -> list[np.ndarray | PoisonMessage]:
         """Each frame's model input, or why it has none; the tensors of all frames whose
         geometry fits the model come from Redis in one round trip."""
-        results: list[np.ndarray | PoisonMessage] = [self._geometry_error(f) for f in frames]
+        results: list[np.ndarray | PoisonMessage | None] = [self._geometry_error(f) for f in frames]
         wanted = [i for i, error in enumerate(results) if error is None]
         tensors = self._payloads.get_many([frames[i].tensor for i in wanted])
         for i, data in zip(wanted, tensors, strict=True):
             results[i] = self._tensor(data)
-        return results
+        return results  # type: ignore[return-value]  # no None is left
 
     def _geometry_error(self, frame: ReadyFrame) -> PoisonMessage | None:
         if (frame.input_height, frame.input_width) != self._frame_shape[:2]:
