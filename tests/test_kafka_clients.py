@@ -1,6 +1,8 @@
 """The core loop's contract holds with either Kafka client (`STEADYEYE_KAFKA_CLIENT`), against
 the real broker: every output once, poison to the dead-letter topic with its reason, a
-transient failure retried, offsets committed to the end, and the partition's end known."""
+transient failure retried, offsets committed to the end, the partition's end known, and a
+camera's records in one partition whichever client produced them. Also ingest's backlog
+against the embedded broker's end offsets, and `steadyeye bench kafka`."""
 
 from __future__ import annotations
 
@@ -152,6 +154,24 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
     finally:
         admin.close()
     return sum(max(0, o.offset) for o in offsets.values())
+
+
+def test_both_clients_put_a_camera_in_the_same_partition(stack, topics) -> None:
+    """Per-camera order and the tracker's state ownership rest on one partition per camera;
+    librdkafka's default partitioner would have put them elsewhere."""
+    cameras = [f"camera-{i}" for i in range(20)]
+    for client in CLIENTS:
+        producer = kafka.producer(settings(stack, client))
+        for camera in cameras:
+            producer.send(topics["out"], key=camera.encode(), value=client.encode())
+        producer.flush(timeout=30)
+    records = read_all(stack.bootstrap, topics["out"], 2 * len(cameras))
+    partitions: dict[bytes, set[int]] = {}
+    for record in records:
+        partitions.setdefault(record.key, set()).add(record.partition)
+    assert len(records) == 2 * len(cameras)
+    assert all(len(p) == 1 for p in partitions.values()), partitions
+    assert len({p for ps in partitions.values() for p in ps}) == 2  # both partitions used
 
 
 def test_an_unreachable_broker_fails_the_producer_at_construction() -> None:
