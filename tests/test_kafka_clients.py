@@ -156,6 +156,23 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
     return sum(max(0, o.offset) for o in offsets.values())
 
 
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_poll_returns_what_has_arrived_without_waiting_for_a_full_batch(stack, topics, client):
+    """A lone frame must not sit out the poll's timeout at every hop (librdkafka's consume(n)
+    waits for n messages or the timeout: that cost the demo ~1 s of latency)."""
+    consumer = kafka.consumer(settings(stack, client), uuid.uuid4().hex, [topics["in"]])
+    deadline = time.monotonic() + 60
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=100, max_records=32)
+    send(stack.bootstrap, topics["in"], 1)
+    started = time.monotonic()
+    batch = consumer.poll(timeout_ms=20_000, max_records=32)
+    waited = time.monotonic() - started
+    consumer.close(autocommit=False)
+    assert sum(len(records) for records in batch.values()) == 1
+    assert waited < 10, f"{waited:.1f} s: the poll waited for more than it had"
+
+
 def test_both_clients_put_a_camera_in_the_same_partition(stack, topics) -> None:
     """Per-camera order and the tracker's state ownership rest on one partition per camera;
     librdkafka's default partitioner would have put them elsewhere."""

@@ -164,8 +164,12 @@ class Consumer:
         )
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+        # consume(n, timeout) waits for n messages or the timeout: a camera's frame would sit
+        # up to the whole timeout at every hop. Like kafka-python: wait for the first, then
+        # take what is already queued.
         try:
-            messages = self._client.consume(max_records, timeout_ms / 1000)
+            first = self._client.poll(timeout_ms / 1000)
+            messages = [] if first is None else [first, *self._client.consume(max_records - 1, 0)]
         except ck.KafkaException as exc:
             raise _error(exc) from None
         batch: dict[TopicPartition, list[ConsumerRecord]] = {}
