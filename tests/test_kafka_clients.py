@@ -137,13 +137,18 @@ def test_the_consumer_knows_each_partitions_end_once_it_has_fetched(stack, topic
     """The watchdog's "input waiting" compares these ends with the loop's next offsets."""
     send(stack.bootstrap, topics["in"], FRAMES)
     consumer = kafka.consumer(settings(stack, client), uuid.uuid4().hex, [topics["in"]])
-    received, deadline = 0, time.monotonic() + 60
-    while received < FRAMES and time.monotonic() < deadline:
-        received += sum(len(r) for r in consumer.poll(timeout_ms=200, max_records=8).values())
+    received: dict[int, int] = {}
+    deadline = time.monotonic() + 60
+    while sum(received.values()) < FRAMES and time.monotonic() < deadline:
+        for tp, records in consumer.poll(timeout_ms=200, max_records=8).items():
+            received[tp.partition] = received.get(tp.partition, 0) + len(records)
     ends = {tp.partition: consumer.highwater(tp) for tp in consumer.assignment()}
     consumer.close(autocommit=False)
-    assert received == FRAMES
-    assert sum(ends.values()) == FRAMES, ends
+    assert sum(received.values()) == FRAMES
+    # librdkafka learns a partition's end from the records it fetches: an empty partition's
+    # stays unknown (None), which the watchdog reads as "nothing waiting" — also true.
+    for partition, end in ends.items():
+        assert end == received.get(partition) or (end in (None, 0) and partition not in received)
 
 
 def _committed(bootstrap: str, group: str, topic: str) -> int:
