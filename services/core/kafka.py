@@ -33,9 +33,25 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+# kafka-python's connection option names -> librdkafka's
+_RDKAFKA_NAMES = {
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+}
+
+
+def rdkafka_options(settings: KafkaSettings) -> dict[str, Any]:
+    options = client_options(settings)
+    servers = ",".join(options.pop("bootstrap_servers"))
+    return {"bootstrap.servers": servers, **{_RDKAFKA_NAMES[k]: v for k, v in options.items()}}
+
+
 def producer(settings: KafkaSettings) -> Producer:
     if settings.client == "librdkafka":
-        return rdkafka.Producer(settings)
+        return rdkafka.Producer(settings, rdkafka_options(settings))
     return KafkaProducer(
         **client_options(settings),
         acks="all",
@@ -59,7 +75,9 @@ def consumer(
 ) -> Consumer:
     """A group member; `on_assigned` runs after every completed group join (readiness)."""
     if settings.client == "librdkafka":
-        return rdkafka.Consumer(settings, group_id, topics, on_assigned or (lambda _: None))
+        return rdkafka.Consumer(
+            settings, rdkafka_options(settings), group_id, topics, on_assigned or (lambda _: None)
+        )
     client = KafkaConsumer(
         **client_options(settings),
         group_id=group_id,

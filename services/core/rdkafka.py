@@ -33,21 +33,6 @@ _REBALANCED = {
 }
 
 
-def config(settings: KafkaSettings) -> dict[str, Any]:
-    conf: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "security.protocol": settings.security_protocol,
-    }
-    if settings.sasl_mechanism:
-        conf["sasl.mechanism"] = settings.sasl_mechanism
-        conf["sasl.username"] = settings.sasl_username
-        if settings.sasl_password:
-            conf["sasl.password"] = settings.sasl_password.get_secret_value()
-    if settings.ssl_cafile:
-        conf["ssl.ca.location"] = settings.ssl_cafile
-    return conf
-
-
 def _error(exc: ck.KafkaException) -> KafkaError:
     error = exc.args[0] if exc.args else None
     if isinstance(error, ck.KafkaError) and error.code() in _REBALANCED:
@@ -81,10 +66,10 @@ class Delivery:
 
 
 class Producer:
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, connection: dict[str, Any]) -> None:
         self._client = ck.Producer(
             {
-                **config(settings),
+                **connection,
                 "acks": "all",
                 "linger.ms": settings.linger_ms,
                 "compression.type": settings.compression_type or "none",
@@ -134,13 +119,14 @@ class Consumer:
     def __init__(
         self,
         settings: KafkaSettings,
+        connection: dict[str, Any],
         group_id: str,
         topics: list[str],
         on_assigned: Callable[[set[TopicPartition]], None],
     ) -> None:
         self._client = ck.Consumer(
             {
-                **config(settings),
+                **connection,
                 "group.id": group_id,
                 "enable.auto.commit": False,  # the loop commits after outputs are flushed
                 "auto.offset.reset": "earliest",

@@ -123,11 +123,13 @@ class Backlog(threading.Thread):
         for group, partitions in hops.items():
             if not partitions:
                 continue
-            starts = offsets.beginning_offsets(partitions)
             committed = admin.list_group_offsets({group: partitions}).get(group, {})
-            for tp in partitions:
-                done = committed[tp].offset if tp in committed else -1
-                total += max(0, ends[tp] - (done if done >= 0 else starts[tp]))
+            done = {tp: committed[tp].offset for tp in partitions if tp in committed}
+            # Where the group has committed nothing yet it starts at the log's beginning, asked
+            # for those partitions only: once a group commits, no request for it.
+            unstarted = [tp for tp in partitions if done.get(tp, -1) < 0]
+            done.update(offsets.beginning_offsets(unstarted) if unstarted else {})
+            total += sum(max(0, ends[tp] - done[tp]) for tp in partitions)
         return total
 
 

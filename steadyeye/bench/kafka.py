@@ -8,9 +8,7 @@ process CPU is counted. It prints figures and asserts nothing.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import resource
-import socket
 import tempfile
 import threading
 import time
@@ -26,9 +24,7 @@ from services.core.health import Health
 from services.core.loop import ConsumerLoop
 from services.core.messages import Output, schema_headers
 from services.core.settings import KafkaSettings
-from steadyeye.embedded.binaries import tansu
-from steadyeye.embedded.process import ManagedProcess
-from steadyeye.embedded.stack import free_port
+from steadyeye.embedded.stack import free_port, start_broker
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.tracks_pb2 import Tracks
 
@@ -122,21 +118,8 @@ def _relay(bootstrap: str, client: str, records: int, rate: float) -> dict:
 
 def bench_kafka(records: int, rate: float, say) -> dict:
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    logs = Path(tempfile.mkdtemp(prefix="steadyeye-bench-kafka-"))
-    argv = [str(tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url]
-    broker = ManagedProcess("broker", argv, dict(os.environ), logs, restart=False)
-    broker.start()
+    broker = start_broker(port, Path(tempfile.mkdtemp(prefix="steadyeye-bench-kafka-")))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the broker did not start:\n{broker.tail()}") from None
-                time.sleep(0.1)
         result: dict = {"records": records, "rate_per_s": rate}
         for client in CLIENTS:
             say(f"relaying {records} records at {rate}/s with {client} ...")

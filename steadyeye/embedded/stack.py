@@ -56,6 +56,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_broker(port: int, logs: Path) -> ManagedProcess:
+    """The embedded Tansu broker on 127.0.0.1:`port`, started and accepting connections."""
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [str(tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    broker = ManagedProcess("broker", argv, os.environ.copy(), logs, restart=False)
+    broker.start()
+    _wait("broker", lambda: bool(socket.create_connection(("127.0.0.1", port), 1)), 30, broker)
+    return broker
+
+
 def _wait(what: str, check: Callable[[], bool], timeout_s: float, proc: ManagedProcess | None):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -158,18 +168,7 @@ class Stack:
         self.say(f"stack up in {time.monotonic() - started:.1f}s; logs in {self.logs}")
 
     def _start_broker(self) -> None:
-        url = f"tcp://{self.bootstrap}"
-        self._spawn(
-            "broker",
-            [str(tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            os.environ.copy(),
-        )
-        _wait(
-            "broker",
-            lambda: bool(socket.create_connection(("127.0.0.1", self.kafka_port), 1)),
-            30,
-            self.processes["broker"],
-        )
+        self.processes["broker"] = start_broker(self.kafka_port, self.logs)
         self.say(f"broker (Tansu) on {self.bootstrap}")
 
     def _ensure_redis(self) -> None:
