@@ -26,7 +26,11 @@ from pydantic import BaseModel  # noqa: E402
 
 from services.alert.rules import RuleSet  # noqa: E402
 from services.alert.settings import AlertSettings  # noqa: E402
-from services.core.settings import KafkaSettings, RedisSettings  # noqa: E402
+from services.core.settings import (  # noqa: E402
+    ClaimCheckSettings,
+    KafkaSettings,
+    RedisSettings,
+)
 from services.inference.settings import InferenceSettings  # noqa: E402
 from services.ingest.cameras import Camera  # noqa: E402
 from services.ingest.settings import IngestSettings  # noqa: E402
@@ -47,6 +51,8 @@ CHART_MANAGED = {
         "ssl_cafile",
     },
     "redis": {"url", "password"},
+    # A release's services run on many nodes: payloads go through Redis, never a host's tmpfs.
+    "claimCheck": {"store", "shm_dir"},
     "ingest": SERVICE_MANAGED | {"cameras_file"},
     "preprocess": SERVICE_MANAGED | {"triton_url", "model_name"},
     "inference": SERVICE_MANAGED | {"triton_url", "model_name"},
@@ -56,6 +62,7 @@ CHART_MANAGED = {
 SETTINGS = {
     "kafka": KafkaSettings,
     "redis": RedisSettings,
+    "claimCheck": ClaimCheckSettings,
     "ingest": IngestSettings,
     "preprocess": PreprocessSettings,
     "inference": InferenceSettings,
@@ -387,6 +394,7 @@ def build() -> Schema:
                 ),
             }
         ),
+        "claimCheck": closed({"settings": settings("claimCheck")}),
         "tracing": closed(
             {
                 "otlpEndpoint": {"type": "string", "pattern": r"^(https?://.+)?$"},

@@ -154,6 +154,18 @@ def model() -> None:
 @click.option("--iou-threshold", default=0.45, show_default=True)
 @click.option("--max-detections", default=100, show_default=True)
 @click.option("--max-batch-size", default=8, show_default=True)
+@click.option(
+    "--instances",
+    type=click.IntRange(min=1),
+    help="Model instances run side by side [default: 2 on CPU, 1 with tensorrt].",
+)
+@click.option(
+    "--intra-op-threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="onnxruntime threads per CPU instance; instances x threads ~ Triton's cores.",
+)
 def import_(
     onnx_file: Path,
     family: str,
@@ -164,6 +176,8 @@ def import_(
     iou_threshold: float,
     max_detections: int,
     max_batch_size: int,
+    instances: int | None,
+    intra_op_threads: int,
 ) -> None:
     """Turn a YOLO ONNX export into a Triton model: uint8 in, final detections out."""
     from steadyeye.modelimport import ModelImportError, import_model
@@ -179,6 +193,8 @@ def import_(
             iou_threshold=iou_threshold,
             max_detections=max_detections,
             max_batch_size=max_batch_size,
+            instances=instances,
+            intra_op_threads=intra_op_threads,
         )
     except ModelImportError as exc:
         _fail(str(exc))
@@ -248,7 +264,7 @@ def bench_tracing_command(source: str | None, frames: int) -> None:
     default=3.0,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Growth is measured from the end of warm-up (Redis fills to its claim-check TTL).",
+    help="Growth is measured from the end of warm-up (the claim-check store fills to its TTL).",
 )
 @click.option(
     "--plot",

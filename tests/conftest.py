@@ -17,9 +17,8 @@ import redis as redis_lib
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from services.core.claimcheck import PayloadStore
+from services.core.claimcheck import open_store
 from services.core.messages import Headers, decode, header, schema_headers
-from services.core.settings import RedisSettings
 from steadyeye.assets import SHARED_CANDIDATES
 from steadyeye.embedded.stack import Stack
 from steadyeye.otlp_sink import OtlpReceiver
@@ -100,10 +99,10 @@ class Pipeline:
             enable_idempotence=False,  # survives the broker restart of the chaos suite
         )
         self.redis = redis_lib.Redis.from_url(stack.redis_url)
-        self.payloads = PayloadStore(self.redis, RedisSettings())
+        self.payloads = open_store(stack.claim_check, lambda: self.redis)  # as the services
 
     def send_frame(self, camera_id: str, frame_id: int, image: bytes | np.ndarray) -> None:
-        """A JPEG inline, or a raw BGR array through the Redis claim-check, like ingest does."""
+        """A JPEG inline, or a raw BGR array through the claim-check store, like ingest does."""
         ref = FrameRef(camera_id=camera_id, frame_id=frame_id)
         ref.capture_time.GetCurrentTime()
         if isinstance(image, np.ndarray):

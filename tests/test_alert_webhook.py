@@ -1,4 +1,6 @@
-"""The webhook sink: retries until delivered; what still fails is dead-lettered with a reason."""
+"""The alert handler's sinks: the webhook retries until delivered and what still fails is
+dead-lettered with a reason; the firing frame's snapshot is kept as a JPEG in Redis, from
+whichever store holds the frame's pixels."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import threading
 import uuid
 from typing import ClassVar
 
+import cv2
+import numpy as np
 import pytest
 import redis
 
 from services.alert.handler import AlertHandler
 from services.alert.rules import AlertEngine, parse_rules
 from services.alert.webhook import Webhook
-from services.core.settings import RedisSettings
+from services.core.claimcheck import PayloadStore, RedisStore, frame_key, open_store
+from services.core.settings import ClaimCheckSettings, RedisSettings
 from steadyeye.v1.alerts_pb2 import Alert
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.detections_pb2 import Detection
@@ -59,18 +64,21 @@ def client() -> redis.Redis:
     return connection
 
 
-def forbidden_truck_handler(client, camera_id: str, webhook: Webhook) -> AlertHandler:
+def forbidden_truck_handler(
+    client, camera_id: str, webhook: Webhook | None, payloads: PayloadStore | None = None
+) -> AlertHandler:
     rules = parse_rules(
         f"cameras:\n  {camera_id}:\n    rules:\n"
         "      - {id: no-trucks, type: forbidden_class, classes: [truck], for_s: 0}\n"
     )
-    return AlertHandler(AlertEngine(rules), client, "alerts", "deadletter", webhook)
+    payloads = payloads or RedisStore(client, ClaimCheckSettings())
+    return AlertHandler(AlertEngine(rules), client, payloads, "alerts", "deadletter", webhook)
 
 
 def truck_frames(camera_id: str, count: int = 3) -> list[Tracks]:
     frames = []
     for frame_id in range(count):
-        ref = FrameRef(camera_id=camera_id, frame_id=frame_id)
+        ref = FrameRef(camera_id=camera_id, frame_id=frame_id, width=64, height=48)
         ref.capture_time.FromSeconds(1_800_000_000 + frame_id)
         truck = Detection(class_name="truck", score=0.9)
         truck.box.x2, truck.box.y2 = 100, 50
@@ -108,3 +116,22 @@ def test_an_unreachable_webhook_dead_letters_the_alert_with_the_reason(client):
     assert isinstance(dead.message, Alert) and dead.message.alert_id == alert.message.alert_id
     reason = dict(dead.headers)["x-deadletter-reason"].decode()
     assert "failed after 2 attempts" in reason
+
+
+@pytest.mark.parametrize("store", ["redis", "shm"])
+def test_the_firing_frame_is_kept_as_a_jpeg_snapshot(client, tmp_path, store):
+    camera_id = f"snap-{uuid.uuid4().hex[:8]}"
+    settings = ClaimCheckSettings(store=store, shm_dir=tmp_path, threshold_bytes=0)
+    payloads = open_store(settings, lambda: client)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, 32:] = (0, 0, 255)  # right half red, as ingest parks a raw BGR frame
+    payloads.put(frame_key(camera_id, 0), frame.data)
+    handler = forbidden_truck_handler(client, camera_id, None, payloads)
+
+    [output] = handler.handle(truck_frames(camera_id, 1)[0])
+
+    key = output.message.snapshot_key
+    assert key.endswith(".jpg") and client.ttl(key) > 0
+    snapshot = cv2.imdecode(np.frombuffer(client.get(key), np.uint8), cv2.IMREAD_COLOR)
+    assert snapshot.shape == frame.shape
+    assert np.abs(snapshot.astype(int) - frame).mean() < 8  # the same picture, JPEG-compressed

@@ -15,9 +15,16 @@ FRAMES = 40
 
 
 @pytest.mark.stack
-def test_demo_runs_the_sample_clip_through_the_whole_stack(tmp_path):
+@pytest.mark.parametrize(
+    "store",
+    [
+        pytest.param({}, id="payloads-in-shared-memory"),  # the embedded default
+        pytest.param({"STEADYEYE_CLAIM_CHECK_STORE": "redis"}, id="payloads-in-redis"),  # Helm's
+    ],
+)
+def test_demo_runs_the_sample_clip_through_the_whole_stack(tmp_path, store):
     shared_file("media", "vtest.avi")
-    env = {**os.environ, "STEADYEYE_STACK_WORKDIR": str(tmp_path)}
+    env = {**os.environ, "STEADYEYE_STACK_WORKDIR": str(tmp_path), **store}
     done = subprocess.run(
         [
             sys.executable,

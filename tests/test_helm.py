@@ -576,7 +576,13 @@ def test_rendered_environment_passes_the_services_settings_validation(
     """Each service's environment, as rendered, loads with the services' own settings classes
     (unknown STEADYEYE_* names and bad values are start-up errors there)."""
     from services.alert.settings import AlertSettings
-    from services.core.settings import KafkaSettings, RedisSettings, TopicSettings, load
+    from services.core.settings import (
+        ClaimCheckSettings,
+        KafkaSettings,
+        RedisSettings,
+        TopicSettings,
+        load,
+    )
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
     from services.preprocess.settings import PreprocessSettings
@@ -589,9 +595,10 @@ def test_rendered_environment_passes_the_services_settings_validation(
     for name in SERVICES:
         env = container_env(objects, by_kind(objects, "Deployment")[fullname(name)])
         plain = {k: (v if isinstance(v, str) else "from-a-secret") for k, v in env.items()}
-        for cls in (classes[name], KafkaSettings, RedisSettings, TopicSettings):
+        for cls in (classes[name], KafkaSettings, RedisSettings, ClaimCheckSettings, TopicSettings):
             load(cls, plain)  # raises ConfigError naming the variable
         assert plain["STEADYEYE_KAFKA_BOOTSTRAP_SERVERS"]
+        assert "STEADYEYE_CLAIM_CHECK_STORE" not in plain  # Redis: pods run on many nodes
         if name in ("preprocess", "inference"):
             assert plain[f"STEADYEYE_{name.upper()}_TRITON_URL"].endswith(":8001")
 
@@ -600,7 +607,7 @@ def test_chart_settings_cover_the_services_settings() -> None:
     """Every setting a service reads is either set by the chart or offered under `settings` in
     values.schema.json, and nothing else is offered: a new setting in the code fails here."""
     from services.alert.settings import AlertSettings
-    from services.core.settings import KafkaSettings, RedisSettings
+    from services.core.settings import ClaimCheckSettings, KafkaSettings, RedisSettings
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
     from services.preprocess.settings import PreprocessSettings
@@ -612,6 +619,7 @@ def test_chart_settings_cover_the_services_settings() -> None:
         ("kafka", KafkaSettings): {"bootstrap_servers", "security_protocol", "sasl_mechanism",
                                    "sasl_username", "sasl_password", "ssl_cafile"},
         ("redis", RedisSettings): {"url", "password"},
+        ("claimCheck", ClaimCheckSettings): {"store", "shm_dir"},
         ("ingest", IngestSettings): base | {"cameras_file"},
         ("preprocess", PreprocessSettings): base | {"triton_url", "model_name"},
         ("inference", InferenceSettings): base | {"triton_url", "model_name"},

@@ -34,7 +34,7 @@ from services.alert.handler import to_observation
 from services.alert.rules import AlertEngine, RuleFileError, load_rules, parse_rules
 from services.alert.rules.models import RULE_TYPES
 from services.contract import ModelContract
-from services.core.claimcheck import PayloadStore
+from services.core.claimcheck import PayloadStore, RedisStore
 from services.core.errors import ConfigError, PoisonMessage, TransientError
 from services.core.messages import (
     CAMERA_ID,
@@ -43,7 +43,7 @@ from services.core.messages import (
     decode,
     schema_headers,
 )
-from services.core.settings import RedisSettings
+from services.core.settings import ClaimCheckSettings
 from services.inference.handler import InferenceHandler
 from services.ingest.cameras import load_cameras
 from services.preprocess.decode import declared_size, decode_image
@@ -624,7 +624,7 @@ class FakeRedis:
 
 
 def store(**values: bytes) -> PayloadStore:
-    return PayloadStore(FakeRedis(values), RedisSettings())  # type: ignore[arg-type]
+    return RedisStore(FakeRedis(values), ClaimCheckSettings())  # type: ignore[arg-type]
 
 
 def test_payloads_that_resolve():
@@ -665,7 +665,7 @@ def test_bad_payloads_are_poison_with_a_reason(payload, values, reason):
 
 
 def test_redis_down_is_transient_not_poison():
-    payloads = PayloadStore(FakeRedis(down=True), RedisSettings())  # type: ignore[arg-type]
+    payloads = RedisStore(FakeRedis(down=True), ClaimCheckSettings())  # type: ignore[arg-type]
     with pytest.raises(TransientError, match="redis unavailable reading k"):
         payloads.get(Payload(claim_check=ClaimCheck(key="k", size_bytes=1)))
 

@@ -7,13 +7,14 @@ import http.server
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
-from services.core.claimcheck import PayloadStore
-from services.core.errors import ConfigError
-from services.core.settings import RedisSettings
+from services.core.claimcheck import PayloadStore, RedisStore, SharedMemoryStore
+from services.core.errors import ConfigError, TransientError
+from services.core.settings import ClaimCheckSettings, RedisSettings
 from services.ingest.camera import CameraWorker, dropped, reconnects
 from services.ingest.cameras import Camera, load_cameras
 from services.ingest.settings import IngestSettings
@@ -31,7 +32,7 @@ def payloads() -> PayloadStore:
         client.ping()
     except redis.RedisError as exc:
         pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
-    return PayloadStore(client, RedisSettings())
+    return RedisStore(client, ClaimCheckSettings())
 
 
 class Gate:
@@ -209,3 +210,28 @@ def test_invalid_cameras_files_are_rejected_with_the_reason(tmp_path, document, 
     path.write_text(document)
     with pytest.raises(ConfigError, match=error.replace("[", r"\[").replace("]", r"\]")):
         load_cameras(path)
+
+
+class FullForAWhile(SharedMemoryStore):
+    """A tmpfs that is full (or a Redis that is down) for the first `failures` writes."""
+
+    def __init__(self, directory: Path, failures: int) -> None:
+        super().__init__(ClaimCheckSettings(store="shm", shm_dir=directory))
+        self.failures = failures
+
+    def _write(self, key: str, data: memoryview) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError(f"shared memory cannot store {key}: no space left on device")
+        super()._write(key, data)
+
+
+def test_a_file_source_waits_out_an_unavailable_store_and_loses_nothing(vtest_avi, tmp_path):
+    store = FullForAWhile(tmp_path, failures=3)
+    camera = Camera(id="store-down", source=str(vtest_avi), pace="fast", max_frames=5)
+
+    frames = run_camera(camera, store)
+
+    assert [f.ref.frame_id for f in frames] == list(range(5))
+    assert store.failures == 0
+    assert all(len(store.get(f.image)) == 768 * 576 * 3 for f in frames)

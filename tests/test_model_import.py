@@ -455,6 +455,12 @@ def write_bytes(tmp_path: Path, data: bytes) -> Path:
             {"max_detections": CELLS + 1},
             f"max_detections {CELLS + 1} exceeds the model's {CELLS}",
         ),
+        (
+            lambda t: save(head_model(encode("yolov8", SCENE)), t),
+            "yolov8",
+            {"instances": 0},
+            r"instances \(0\) and intra_op_threads \(1\) must be at least 1",
+        ),
     ],
 )
 def test_bad_inputs_raise_a_clear_model_import_error(tmp_path, source, family, options, message):
@@ -524,8 +530,14 @@ def test_config_per_target_parses_and_carries_the_contract(
     assert list(batching.preferred_batch_size) == [3, 6]
     assert batching.max_queue_delay_microseconds == 2000
     assert 0 < batching.default_queue_policy.max_queue_size <= 1000
-    assert [g.kind for g in config.instance_group] == [kind]
+    # Side by side on CPU, one onnxruntime thread each (docs/performance.md); one on a GPU.
+    instances = 1 if target == "tensorrt" else 2
+    assert [(g.kind, g.count) for g in config.instance_group] == [(kind, instances)]
     params = {k: v.string_value for k, v in config.parameters.items()}
+    threads = {"python": "intra_op_threads", "onnxruntime": "intra_op_thread_count"}
+    assert {k: params[k] for k in threads.values() if k in params} == (
+        {threads[target]: "1"} if target in threads else {}
+    )
     assert set(params) >= CONTRACT_KEYS
     assert {k: params[k] for k in CONTRACT_KEYS} == {
         "input_width": "96",

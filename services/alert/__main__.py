@@ -22,6 +22,7 @@ def build(runtime: Runtime[AlertSettings]) -> AlertHandler:
     return AlertHandler(
         AlertEngine(rules),
         runtime.redis(),
+        runtime.payloads(),
         runtime.topics.alerts,
         runtime.topics.deadletter,
         webhook,

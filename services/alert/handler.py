@@ -16,6 +16,7 @@ from prometheus_client import Counter
 
 from services.alert.rules import AlertEngine, Firing, FrameObservation, TrackObs
 from services.alert.webhook import Webhook
+from services.core.claimcheck import PayloadStore, frame_key
 from services.core.errors import TransientError
 from services.core.handler import Handler
 from services.core.messages import Output
@@ -71,12 +72,14 @@ class AlertHandler(Handler):
         self,
         engine: AlertEngine,
         client: redis.Redis,
+        payloads: PayloadStore,
         output_topic: str,
         deadletter_topic: str,
         webhook: Webhook | None = None,
     ) -> None:
         self._engine = engine
         self._redis = client
+        self._payloads = payloads
         self._store = StateStore(client, "alert")
         self._topic = output_topic
         self._deadletter = deadletter_topic
@@ -154,12 +157,13 @@ class AlertHandler(Handler):
 
     def _snapshot(self, firing: Firing, ref: FrameRef) -> str:
         """A JPEG of the frame that fired, kept longer than the frame's claim-check."""
-        data = self._redis.get(f"steadyeye:frame:{ref.camera_id}:{ref.frame_id}")
+        data = self._payloads.find(frame_key(ref.camera_id, ref.frame_id))
         if not data:
             return ""  # small frames travel inline in Kafka, or the frame has expired
         if ref.width and ref.height and len(data) == ref.width * ref.height * 3:
             image = np.frombuffer(data, np.uint8).reshape(ref.height, ref.width, 3)
-            data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+            data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+        data = memoryview(data).cast("B")  # a JPEG either way: Redis takes the buffer as it is
         key = f"steadyeye:snapshot:{firing.alert_id}.jpg"
         self._redis.set(key, data, ex=SNAPSHOT_TTL_S)
         return key

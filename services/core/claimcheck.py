@@ -1,17 +1,34 @@
-"""Claim-check: payloads above a size threshold live in Redis with a TTL, Kafka carries the key."""
+"""Claim-check: payloads above a size threshold are stored for a while, Kafka carries the key.
+
+Two stores: Redis (any host can read) and files on a tmpfs shared by services on one host
+(`STEADYEYE_CLAIM_CHECK_STORE=shm`), which spares each frame two network copies and Redis's CPU.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import mmap
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
 
 import redis
 from redis.connection import PythonRespSerializer
 
 from services.core.errors import PoisonMessage, TransientError
-from services.core.settings import RedisSettings
+from services.core.settings import ClaimCheckSettings, RedisSettings
 from steadyeye.v1.common_pb2 import ClaimCheck, Payload
 
 log = logging.getLogger(__name__)
+
+# A payload read from the store: bytes, or a read-only map of a shared-memory file (bytes-like:
+# len, slicing, find, and numpy views without a copy).
+Data = bytes | mmap.mmap
 
 
 class _Connection(redis.Connection):
@@ -35,42 +52,49 @@ def connect(settings: RedisSettings) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
-class PayloadStore:
-    def __init__(self, client: redis.Redis, settings: RedisSettings) -> None:
-        self._redis = client
-        self._threshold = settings.claim_check_threshold_bytes
-        self._ttl = settings.claim_check_ttl_s
+def frame_key(camera_id: str, frame_id: int) -> str:
+    """Where ingest parks a frame's pixels; alert reads them back for its snapshots."""
+    return f"steadyeye:frame:{camera_id}:{frame_id}"
+
+
+def open_store(
+    settings: ClaimCheckSettings, redis_client: Callable[[], redis.Redis]
+) -> PayloadStore:
+    if settings.store == "shm":
+        return SharedMemoryStore(settings)
+    return RedisStore(redis_client(), settings)
+
+
+class PayloadStore(ABC):
+    # Appended to "is missing": where else a payload could have gone.
+    missing_because = "expired or evicted"
+
+    def __init__(self, settings: ClaimCheckSettings) -> None:
+        self._threshold = settings.threshold_bytes
+        self._ttl_s = settings.ttl_s
 
     def put(self, key: str, data: bytes | memoryview) -> Payload:
-        """Inline when small; otherwise SET with TTL. A deterministic `key` lets a retry
-        overwrite instead of leaving a copy to the TTL; a payload its reader deletes needs one
-        key per message instead (preprocess's tensors). A memoryview is sent without copying;
-        an image's is flattened to bytes so its length is its size."""
+        """Inline when small; otherwise stored under `key` for the TTL. A deterministic `key`
+        lets a retry overwrite instead of leaving a copy to the TTL; a payload its reader
+        deletes needs one key per message instead (preprocess's tensors). A memoryview is
+        stored without copying; an image's is flattened to bytes so its length is its size."""
         data = memoryview(data).cast("B")
         if len(data) <= self._threshold:
             return Payload(inline=data.tobytes())
-        try:
-            self._redis.set(key, data, ex=self._ttl)
-        except redis.RedisError as exc:
-            raise TransientError(f"redis unavailable storing {key}: {exc}") from exc
+        self._write(key, data)
         return Payload(claim_check=ClaimCheck(key=key, size_bytes=len(data)))
 
-    def get(self, payload: Payload) -> bytes:
+    def get(self, payload: Payload) -> Data:
         [data] = self.get_many([payload])
         if isinstance(data, PoisonMessage):
             raise data
         return data
 
-    def get_many(self, payloads: list[Payload]) -> list[bytes | PoisonMessage]:
-        """Every payload in one round trip (MGET); a missing or malformed one comes back as
-        its PoisonMessage, the others are unaffected. Redis down raises TransientError."""
-        keys = [p.claim_check.key for p in payloads if p.WhichOneof("location") == "claim_check"]
-        try:
-            found = iter(self._redis.mget(keys) if keys else ())
-        except redis.RedisError as exc:
-            shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
-            raise TransientError(f"redis unavailable reading {shown}: {exc}") from exc
-        results: list[bytes | PoisonMessage] = []
+    def get_many(self, payloads: list[Payload]) -> list[Data | PoisonMessage]:
+        """Every payload in one request; a missing or malformed one comes back as its
+        PoisonMessage, the others are unaffected. A store that is down raises TransientError."""
+        found = iter(self._read(_keys(payloads)))
+        results: list[Data | PoisonMessage] = []
         for payload in payloads:
             which = payload.WhichOneof("location")
             if which == "inline":
@@ -80,25 +104,145 @@ class PayloadStore:
                     PoisonMessage("payload is empty: neither inline bytes nor a claim check")
                 )
             else:
-                results.append(_checked(payload.claim_check, next(found)))
+                results.append(self._checked(payload.claim_check, next(found)))
         return results
 
+    def find(self, key: str) -> Data | None:
+        """A stored payload by key, whatever its size; None when it is not (or no longer)
+        there. A store that is down raises TransientError."""
+        [data] = self._read([key])
+        return data
+
     def discard(self, payloads: list[Payload]) -> None:
-        """Delete claim-checked payloads nobody will read again (UNLINK frees them off the
-        request path); whatever is missed expires with its TTL."""
-        keys = [p.claim_check.key for p in payloads if p.WhichOneof("location") == "claim_check"]
-        if keys:
+        """Delete payloads nobody will read again; whatever is missed expires with its TTL."""
+        if keys := _keys(payloads):
+            self._delete(keys)
+
+    def _checked(self, check: ClaimCheck, data: Data | None) -> Data | PoisonMessage:
+        if data is None:
+            return PoisonMessage(
+                f"claim-check payload {check.key!r} is missing ({self.missing_because})"
+            )
+        if len(data) != check.size_bytes:
+            return PoisonMessage(
+                f"claim-check payload {check.key!r} has {len(data)} bytes, "
+                f"expected {check.size_bytes}"
+            )
+        return data
+
+    @abstractmethod
+    def _write(self, key: str, data: memoryview) -> None: ...
+
+    @abstractmethod
+    def _read(self, keys: list[str]) -> list[Data | None]: ...
+
+    @abstractmethod
+    def _delete(self, keys: list[str]) -> None: ...
+
+
+def _keys(payloads: list[Payload]) -> list[str]:
+    return [p.claim_check.key for p in payloads if p.WhichOneof("location") == "claim_check"]
+
+
+class RedisStore(PayloadStore):
+    def __init__(self, client: redis.Redis, settings: ClaimCheckSettings) -> None:
+        super().__init__(settings)
+        self._redis = client
+
+    def _write(self, key: str, data: memoryview) -> None:
+        try:
+            self._redis.set(key, data, ex=self._ttl_s)
+        except redis.RedisError as exc:
+            raise TransientError(f"redis unavailable storing {key}: {exc}") from exc
+
+    def _read(self, keys: list[str]) -> list[Data | None]:
+        try:
+            return self._redis.mget(keys) if keys else []
+        except redis.RedisError as exc:
+            shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            raise TransientError(f"redis unavailable reading {shown}: {exc}") from exc
+
+    def _delete(self, keys: list[str]) -> None:
+        try:
+            self._redis.unlink(*keys)  # frees them off the request path
+        except redis.RedisError as exc:
+            log.warning("could not delete %d payloads, left to TTL: %s", len(keys), exc)
+
+
+class SharedMemoryStore(PayloadStore):
+    """One file per payload in a directory on a tmpfs. A writer writes a temporary file and
+    renames it, so a reader sees a whole payload or none; a reader maps it instead of copying.
+    Writers delete files older than the TTL every quarter TTL (at most every 10 s)."""
+
+    missing_because = (
+        "expired, or written on another host: STEADYEYE_CLAIM_CHECK_STORE=shm needs every "
+        "service on one host, sharing STEADYEYE_CLAIM_CHECK_SHM_DIR"
+    )
+
+    def __init__(self, settings: ClaimCheckSettings) -> None:
+        super().__init__(settings)
+        self.directory = settings.shm_dir
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._expire_every_s = min(10.0, self._ttl_s / 4)
+        self._next_expiry = 0.0
+        self._lock = threading.Lock()  # ingest writes from one thread per camera
+
+    def _path(self, key: str) -> Path:
+        # Quoted, so no key names a path outside the directory ("/" and ".." included); one
+        # too long for a file name (a 200-character camera id of slashes) goes by its hash.
+        name = quote(key, safe=":")
+        if len(name) > 200:
+            name = hashlib.sha256(key.encode()).hexdigest()
+        return self.directory / f"{name}.payload"
+
+    def _write(self, key: str, data: memoryview) -> None:
+        path = self._path(key)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            with open(temporary, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise TransientError(
+                f"shared memory cannot store {key} in {self.directory}: {exc}"
+            ) from exc
+        if time.monotonic() >= self._next_expiry:
+            self.expire()
+
+    def _read(self, keys: list[str]) -> list[Data | None]:
+        return [self._map(key) for key in keys]
+
+    def _map(self, key: str) -> Data | None:
+        try:
+            with open(self._path(key), "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                # The map outlives the file's name: a delete or an expiry does not pull the
+                # pixels from under a reader.
+                return mmap.mmap(file.fileno(), size, prot=mmap.PROT_READ) if size else b""
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TransientError(f"shared memory cannot read {key}: {exc}") from exc
+
+    def _delete(self, keys: list[str]) -> None:
+        for key in keys:
             try:
-                self._redis.unlink(*keys)
-            except redis.RedisError as exc:
-                log.warning("could not delete %d payloads, left to TTL: %s", len(keys), exc)
+                self._path(key).unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not delete payload %r, left to TTL: %s", key, exc)
 
-
-def _checked(check: ClaimCheck, data: bytes | None) -> bytes | PoisonMessage:
-    if data is None:
-        return PoisonMessage(f"claim-check payload {check.key!r} is missing (expired or evicted)")
-    if len(data) != check.size_bytes:
-        return PoisonMessage(
-            f"claim-check payload {check.key!r} has {len(data)} bytes, expected {check.size_bytes}"
-        )
-    return data
+    def expire(self) -> int:
+        """Delete payloads (and torn temporary files) older than the TTL; returns how many."""
+        with self._lock:
+            self._next_expiry = time.monotonic() + self._expire_every_s
+            oldest = time.time() - self._ttl_s
+            expired = 0
+            for entry in os.scandir(self.directory):
+                try:
+                    if entry.stat().st_mtime < oldest:
+                        os.unlink(entry.path)
+                        expired += 1
+                except FileNotFoundError:  # another writer expired it first
+                    pass
+            return expired

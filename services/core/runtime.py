@@ -15,12 +15,13 @@ import redis
 from kafka.errors import KafkaError
 
 from services.core import kafka, logs, tracing
-from services.core.claimcheck import PayloadStore, connect
+from services.core.claimcheck import PayloadStore, connect, open_store
 from services.core.errors import ConfigError
 from services.core.handler import Handler
 from services.core.health import Health, serve
 from services.core.loop import ConsumerLoop
 from services.core.settings import (
+    ClaimCheckSettings,
     KafkaSettings,
     RedisSettings,
     ServiceSettings,
@@ -48,6 +49,7 @@ class Runtime(Generic[S]):
     settings: S
     kafka: KafkaSettings
     redis_settings: RedisSettings
+    claim_check: ClaimCheckSettings
     topics: TopicSettings
     health: Health
 
@@ -61,6 +63,7 @@ class Runtime(Generic[S]):
                 settings=settings,
                 kafka=load(KafkaSettings),
                 redis_settings=load(RedisSettings),
+                claim_check=load(ClaimCheckSettings),
                 topics=load(TopicSettings),
                 health=Health(settings.watchdog_s),
             )
@@ -77,7 +80,7 @@ class Runtime(Generic[S]):
         return connect(self.redis_settings)
 
     def payloads(self) -> PayloadStore:
-        return PayloadStore(self.redis(), self.redis_settings)
+        return open_store(self.claim_check, self.redis)
 
 
 def exit_if_unreachable(runtime: Runtime, make: Callable[[], T]) -> T:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -74,9 +75,20 @@ class RedisSettings(Group):
 
     url: str = "redis://127.0.0.1:6379/0"
     password: SecretStr | None = None
-    # Payloads larger than this go to Redis and Kafka carries a reference (claim-check).
-    claim_check_threshold_bytes: int = Field(256 * 1024, ge=0)
-    claim_check_ttl_s: int = Field(120, ge=1)
+
+
+class ClaimCheckSettings(Group):
+    """Where payloads too large for a Kafka record wait, while Kafka carries their key."""
+
+    model_config = group("CLAIM_CHECK")
+
+    # redis: any host reads them. shm: files in a directory on a tmpfs that every service
+    # mounts (one host): no network copy and no Redis CPU per frame (docs/performance.md).
+    store: Literal["redis", "shm"] = "redis"
+    shm_dir: Path = Path("/dev/shm/steadyeye")
+    threshold_bytes: int = Field(256 * 1024, ge=0)
+    # Read payloads are deleted by their only reader; the TTL bounds what a crash leaves.
+    ttl_s: int = Field(120, ge=1)
 
 
 class TopicSettings(Group):

@@ -8,8 +8,10 @@ flight; a region is reused only after its response has come back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +19,9 @@ import numpy as np
 import tritonclient.grpc as triton
 import tritonclient.utils.shared_memory as shm
 from tritonclient.utils import InferenceServerException
+
+log = logging.getLogger(__name__)
+UNREGISTER_ATTEMPTS = 40  # 50 ms apart
 
 
 class SharedMemoryInputs:
@@ -54,6 +59,19 @@ class SharedMemoryInputs:
 
     def close(self) -> None:
         for name, handle in self._regions:
-            with contextlib.suppress(InferenceServerException):
-                self._client.unregister_system_shared_memory(name)
+            self._unregister(name)
             shm.destroy_shared_memory_region(handle)
+
+    def _unregister(self, name: str) -> None:
+        # Triton releases a request a moment after answering it, and refuses to unregister a
+        # region a request still holds ("currently in use"): wait that moment out.
+        for _ in range(UNREGISTER_ATTEMPTS):
+            try:
+                self._client.unregister_system_shared_memory(name)
+                return
+            except InferenceServerException as exc:
+                if "in use" not in str(exc):
+                    log.warning("Triton shared-memory region %s not unregistered: %s", name, exc)
+                    return
+            time.sleep(0.05)
+        log.warning("Triton shared-memory region %s still in use, left registered", name)

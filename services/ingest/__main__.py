@@ -11,9 +11,10 @@ from opentelemetry import trace
 from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
+from redis import RedisError
 
 from services.core import kafka, tracing
-from services.core.errors import ConfigError
+from services.core.errors import ConfigError, TransientError
 from services.core.messages import schema_headers
 from services.core.metrics import produced
 from services.core.runtime import Runtime, exit_if_unreachable, on_shutdown
@@ -70,7 +71,10 @@ def main() -> None:
             return False
 
     def next_live_id(camera_id: str) -> int:
-        return int(redis.incr(f"steadyeye:ingest:{camera_id}:frame_id")) - 1
+        try:
+            return int(redis.incr(f"steadyeye:ingest:{camera_id}:frame_id")) - 1
+        except RedisError as exc:  # the camera waits and retries (CameraWorker._stored)
+            raise TransientError(f"redis unavailable numbering {camera_id}: {exc}") from exc
 
     settings = runtime.settings
     backlog = Backlog(

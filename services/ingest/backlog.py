@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
+import confluent_kafka as ck
 from kafka.errors import KafkaError
 from prometheus_client import Gauge
 
-from services.core.kafka import client_options
+from services.core.kafka import rdkafka_options
 from services.core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -72,26 +71,18 @@ class Backlog(threading.Thread):
     def run(self) -> None:
         if self.limit <= 0:
             return
-        options = client_options(self._settings)
-        admin: KafkaAdminClient | None = None
-        offsets: KafkaConsumer | None = None
+        offsets: _Offsets | None = None
         paused = False
         try:
             while not self._stopping.is_set():
                 with self._lock:
                     since_before = self._since
                 try:
-                    if admin is None or offsets is None:  # created here: the broker may be away
-                        admin = KafkaAdminClient(**options)
-                        offsets = KafkaConsumer(
-                            **options,
-                            enable_auto_commit=False,
-                            fetch_max_wait_ms=10,
-                            max_partition_fetch_bytes=1,  # after the high watermark, not data
-                        )
-                    measured = self._measure(admin, offsets)
-                except KafkaError as exc:  # broker away: keep the last figure, retry
-                    log.debug("cannot measure the backlog: %s", exc)
+                    if offsets is None:  # created here: the broker may be away
+                        offsets = _Offsets(self._settings, self._hops, self._interval_s)
+                    measured = offsets.measure()
+                except (KafkaError, ck.KafkaException) as exc:  # broker away: keep the last
+                    log.debug("cannot measure the backlog: %s", exc)  # figure, retry
                 else:
                     with self._lock:  # what was published while measuring may not be in it
                         self._since -= since_before
@@ -107,40 +98,70 @@ class Backlog(threading.Thread):
                         )
                 self._stopping.wait(self._interval_s)
         finally:
-            for client in (admin, offsets):
-                if client is not None:
-                    client.close()
+            if offsets is not None:
+                offsets.close()
 
-    def _measure(self, admin: KafkaAdminClient, offsets: KafkaConsumer) -> int:
-        hops = {
-            group: [
-                TopicPartition(topic, p) for p in sorted(offsets.partitions_for_topic(topic) or ())
-            ]
-            for group, topic in self._hops.items()
+
+class _Offsets:
+    """librdkafka clients (kafka-python cost 2% of a core measuring twice a second): one
+    assigned to every partition the hops consume, whose fetches keep each partition's high
+    watermark current, and one per group to read what the group committed.
+
+    Why fetches and not the listed end offsets: the embedded broker (Tansu 0.6) lists a
+    partition's end as its last batch's base offset + 1, so a batch of 30 frames would count as
+    one; a fetch reports the true high watermark. With Apache Kafka the two agree."""
+
+    def __init__(self, settings: KafkaSettings, hops: dict[str, str], interval_s: float) -> None:
+        options = rdkafka_options(settings)
+        self._hops = hops
+        self._watch = ck.Consumer(
+            {
+                **options,
+                "group.id": "steadyeye-ingest-backlog",  # never joined: assigned by hand
+                "enable.auto.commit": False,
+                # One answer per half interval, not one per record: the broker holds a fetch
+                # until a MiB arrived or the wait is over. Its records are skipped unread.
+                "fetch.wait.max.ms": max(10, int(interval_s * 500)),
+                "fetch.min.bytes": 1024 * 1024,
+                "queued.max.messages.kbytes": 1024,
+            },
+            logger=log,
+        )
+        self._groups = {
+            group: ck.Consumer(
+                {**options, "group.id": group, "enable.auto.commit": False}, logger=log
+            )
+            for group in hops
         }
-        ends = _ends(offsets, [tp for partitions in hops.values() for tp in partitions])
+        self._assigned: set[tuple[str, int]] = set()
+
+    def measure(self) -> int:
+        hops = {group: self._partitions(topic) for group, topic in self._hops.items()}
+        wanted = {tp for partitions in hops.values() for tp in partitions}
+        if wanted != self._assigned:
+            self._watch.assign([ck.TopicPartition(t, p, ck.OFFSET_END) for t, p in wanted])
+            self._assigned = wanted
+        self._watch.consume(1_000_000, 0)  # drop what was fetched; the watermarks stay
         total = 0
         for group, partitions in hops.items():
             if not partitions:
                 continue
-            committed = admin.list_group_offsets({group: partitions}).get(group, {})
-            done = {tp: committed[tp].offset for tp in partitions if tp in committed}
-            # Where the group has committed nothing yet it starts at the log's beginning, asked
-            # for those partitions only: once a group commits, no request for it.
-            unstarted = [tp for tp in partitions if done.get(tp, -1) < 0]
-            done.update(offsets.beginning_offsets(unstarted) if unstarted else {})
-            total += sum(max(0, ends[tp] - done[tp]) for tp in partitions)
+            asked = [ck.TopicPartition(t, p) for t, p in partitions]
+            for committed in self._groups[group].committed(asked, timeout=5):
+                start, end = self._watch.get_watermark_offsets(committed, cached=True)
+                if end < 0 or (committed.offset < 0 and start < 0):  # not fetched yet: ask
+                    start, end = self._watch.get_watermark_offsets(committed, timeout=5)
+                # Where the group has committed nothing it starts at the log's beginning.
+                done = committed.offset if committed.offset >= 0 else start
+                total += max(0, end - done)
         return total
 
+    def _partitions(self, topic: str) -> list[tuple[str, int]]:
+        metadata = self._watch.list_topics(topic, timeout=5).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        return [(topic, p) for p in sorted(metadata.partitions)]
 
-def _ends(offsets: KafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """Each partition's end. The listed end offsets, raised to the high watermark a fetch from
-    there reports: the embedded broker (Tansu 0.6) lists the last batch's base offset + 1, so a
-    batch of 30 frames would count as one; with Apache Kafka the two agree."""
-    if set(offsets.assignment()) != set(partitions):
-        offsets.assign(partitions)
-    listed = offsets.end_offsets(partitions)
-    for tp, end in listed.items():
-        offsets.seek(tp, end)
-    offsets.poll(timeout_ms=50)
-    return {tp: max(end, offsets.highwater(tp) or 0) for tp, end in listed.items()}
+    def close(self) -> None:
+        for client in (self._watch, *self._groups.values()):
+            client.close()

@@ -12,7 +12,8 @@ import cv2
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge
 
-from services.core.claimcheck import PayloadStore
+from services.core.claimcheck import PayloadStore, frame_key
+from services.core.errors import TransientError
 from services.ingest.backlog import Backlog
 from services.ingest.cameras import Camera
 from services.ingest.settings import IngestSettings
@@ -113,7 +114,8 @@ class CameraWorker(threading.Thread):
                 for item in pending:
                     if self._halt.is_set() or self._done():  # SIGTERM during a wait: no more
                         return
-                    if not self._publish(self._message(item, source.uri)):
+                    message = self._stored(item, source.uri)
+                    if message is None or not self._publish(message):
                         return
                     self.published += 1
                     self._backlog.published()
@@ -138,6 +140,20 @@ class CameraWorker(threading.Thread):
         self._held.clear()
         return pending
 
+    def _stored(self, frame: SourceFrame, uri: str) -> Frame | None:
+        """The frame's message, its pixels in the claim-check store. While the store cannot
+        take them (Redis down, tmpfs full) wait and retry: a file pauses, a stream's frames wait
+        in its source; None once halted."""
+        delay = self._settings.reconnect_initial_s
+        while not self._halt.is_set():
+            try:
+                return self._message(frame, uri)
+            except TransientError as exc:
+                log.warning("camera %s: %s; retrying in %.1fs", self.camera.id, exc, delay)
+                self._halt.wait(delay)
+                delay = min(delay * 2, self._settings.reconnect_max_s)
+        return None
+
     def _message(self, frame: SourceFrame, uri: str) -> Frame:
         camera = self.camera
         now = time.time()
@@ -146,7 +162,7 @@ class CameraWorker(threading.Thread):
         # ids come from a counter in Redis that survives restarts.
         frame_id = self._next_live_id(camera.id) if camera.is_stream else self.published
         ref = FrameRef(camera_id=camera.id, frame_id=frame_id, capture_time=_timestamp(now))
-        key = f"steadyeye:frame:{camera.id}:{frame_id}"
+        key = frame_key(camera.id, frame_id)
         if frame.encoded is not None:
             encoding, data = ImageEncoding.IMAGE_ENCODING_JPEG, frame.encoded
         elif self._settings.encoding == "jpeg":

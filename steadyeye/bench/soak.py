@@ -8,6 +8,7 @@ end ingest stops, the pipeline drains, and every ingested frame must have reache
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def _rss_mb(process: psutil.Process) -> float:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total / 2**20
+
+
+def _shm_payloads_mb(stack: Stack) -> dict[str, float]:
+    """The shared-memory claim-check store lives in tmpfs, in no process's RSS."""
+    if stack.shm_dir is None:
+        return {}
+    total = 0
+    for entry in os.scandir(stack.shm_dir):
+        with contextlib.suppress(FileNotFoundError):  # deleted while we look
+            total += entry.stat().st_size
+    return {"payloads (shm)": total / 2**20}
 
 
 def bench_soak(
@@ -67,9 +79,8 @@ def bench_soak(
                     reader.poll_into(tally, topics, lambda _alert: None)
                     if now >= next_sample:
                         next_sample = now + SAMPLE_EVERY_S
-                        samples.append(
-                            (now - started, {n: _rss_mb(p) for n, p in processes.items()})
-                        )
+                        rss = {n: _rss_mb(p) for n, p in processes.items()}
+                        samples.append((now - started, {**rss, **_shm_payloads_mb(stack)}))
                     status = f"{len(tally.ingested)} in, {len(tally.detected)} detected"
                     progress.update(task, completed=now - started, status=status)
             console.print("soak: stopping ingest and draining ...")

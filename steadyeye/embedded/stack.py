@@ -22,7 +22,14 @@ from kafka.errors import TopicAlreadyExistsError
 from pydantic import Field
 
 from services.core.errors import ConfigError
-from services.core.settings import Group, RedisSettings, TopicSettings, group, load
+from services.core.settings import (
+    ClaimCheckSettings,
+    Group,
+    RedisSettings,
+    TopicSettings,
+    group,
+    load,
+)
 from steadyeye.assets import ModelSettings, model_file
 from steadyeye.embedded.binaries import Triton, tansu
 from steadyeye.embedded.process import ManagedProcess
@@ -118,6 +125,15 @@ class Stack:
         self.logs = self.workdir / "logs"
         self.kafka_port = free_port()
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
+        # Every service runs on this host: payloads go through a tmpfs directory of this stack's
+        # own, not through Redis (docs/performance.md), unless the environment chose a store.
+        self.claim_check = load(ClaimCheckSettings)
+        self.shm_dir: Path | None = None
+        if "STEADYEYE_CLAIM_CHECK_STORE" not in os.environ and Path("/dev/shm").is_dir():
+            self.shm_dir = Path("/dev/shm") / f"steadyeye-{os.getpid()}-{self.kafka_port}"
+            self.claim_check = self.claim_check.model_copy(
+                update={"store": "shm", "shm_dir": self.shm_dir}
+            )
         self.processes: dict[str, ManagedProcess] = {}
         self.service_ports: dict[str, int] = {}
 
@@ -303,6 +319,9 @@ class Stack:
             f"{prefix}HTTP_PORT": str(self.service_ports[instance or name]),
             f"{prefix}HTTP_HOST": "127.0.0.1",
         }
+        if self.shm_dir is not None:
+            env["STEADYEYE_CLAIM_CHECK_STORE"] = "shm"
+            env["STEADYEYE_CLAIM_CHECK_SHM_DIR"] = str(self.shm_dir)
         if name in TRITON_CLIENTS:
             env[f"{prefix}TRITON_URL"] = self.triton_grpc
             env[f"{prefix}MODEL_NAME"] = self.model.name
@@ -371,3 +390,5 @@ class Stack:
             if code not in (0, None, -15):
                 log.warning("%s exited with %s", name, code)
         self.processes.clear()
+        if self.shm_dir is not None:
+            shutil.rmtree(self.shm_dir, ignore_errors=True)

@@ -29,8 +29,8 @@ class TritonPythonModel:
         params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
         options = ort.SessionOptions()
         # Triton batches requests; one run uses these threads. Keep it small: the services
-        # share the machine.
-        options.intra_op_num_threads = int(params.get("intra_op_threads") or 2)
+        # share the machine, and Triton runs instances side by side (instance_group).
+        options.intra_op_num_threads = int(params.get("intra_op_threads") or 1)
         options.inter_op_num_threads = 1
         # Idle threads sleep instead of spinning: spinning burns the cores the services need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

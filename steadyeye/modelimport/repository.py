@@ -42,12 +42,17 @@ def import_model(
     class_names: list[str] | None = None,
     max_batch_size: int = 8,
     input_size: tuple[int, int] | int | None = None,
-    intra_op_threads: int = 2,
+    instances: int | None = None,
+    intra_op_threads: int = 1,
 ) -> Path:
     """Write repository/name for Triton and return that directory.
 
     input_size is (height, width), needed only when the export's H and W are dynamic.
-    intra_op_threads is onnxruntime's thread count in the python target's model.py.
+    instances: model instances Triton runs side by side; default 2 on CPU, 1 with tensorrt.
+    intra_op_threads: onnxruntime's threads per instance on CPU (python and onnxruntime
+    targets). Keep instances x threads near the cores Triton may use: on two cores shared with
+    the services, two one-thread instances gave twice the pipeline's frames/s of one
+    two-thread instance, whose threads wait for each other (docs/performance.md).
     Everything is built and checked before the directory is (atomically) replaced.
     """
     if target not in TARGETS:
@@ -55,6 +60,12 @@ def import_model(
     fam = get_family(family)
     names = list(COCO80 if class_names is None else class_names)
     _check_options(name, names, score_threshold, iou_threshold, max_detections, max_batch_size)
+    if instances is None:
+        instances = 1 if target == "tensorrt" else 2
+    if instances < 1 or intra_op_threads < 1:
+        raise ModelImportError(
+            f"instances ({instances}) and intra_op_threads ({intra_op_threads}) must be at least 1"
+        )
     source = load(Path(onnx_path))
     height, width = resolve_input_size(source, input_size)
     net = make_batch_dynamic(fix_input_size(source, height, width))
@@ -83,7 +94,11 @@ def import_model(
     }
     if target == "python":
         contract["intra_op_threads"] = str(intra_op_threads)
-    config = model_config(name, target, height, width, max_detections, max_batch_size, contract)
+    elif target == "onnxruntime":  # Triton's onnxruntime backend reads this name
+        contract["intra_op_thread_count"] = str(intra_op_threads)
+    config = model_config(
+        name, target, height, width, max_detections, max_batch_size, contract, instances
+    )
     return _write(Path(repository), name, target, fused, config, height, width, max_batch_size)
 
 
@@ -128,6 +143,7 @@ def model_config(
     max_detections: int,
     max_batch_size: int,
     parameters: dict[str, str],
+    instances: int = 1,
 ) -> str:
     """config.pbtxt text, built as Triton's own ModelConfig message so it always parses."""
     from tritonclient.grpc import model_config_pb2 as mc
@@ -158,7 +174,7 @@ def model_config(
     kind = (
         mc.ModelInstanceGroup.KIND_GPU if target == "tensorrt" else mc.ModelInstanceGroup.KIND_CPU
     )
-    config.instance_group.add(kind=kind, count=1)
+    config.instance_group.add(kind=kind, count=instances)
     for key, value in parameters.items():
         config.parameters[key].string_value = value
     return text_format.MessageToString(config)
