@@ -60,3 +60,15 @@ def test_any_image_size_is_measured(shape: tuple[int, int, int]) -> None:
     quality = QualityMeter(1.0).measure("cam", np.full(shape, 128, np.uint8))
     assert quality.brightness == pytest.approx(128)
     assert quality.contrast == pytest.approx(0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sharpness_is_the_laplacians_variance(frame, seed: int) -> None:
+    """OpenCV's sums give numpy's variance of the float Laplacian (what it replaced)."""
+    noisy = np.clip(frame + np.random.default_rng(seed).normal(0, 20, frame.shape), 0, 255)
+    image = noisy.astype(np.uint8)
+    grey = cv2.resize(
+        cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (208, 156), interpolation=cv2.INTER_AREA
+    )
+    expected = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    assert QualityMeter(1.0).measure("cam", image).sharpness == pytest.approx(expected, rel=1e-6)
