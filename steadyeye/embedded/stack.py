@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import psutil
 import redis
 import yaml
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -97,6 +98,22 @@ def _importer_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def sweep_dead_payloads(shm: Path = Path("/dev/shm")) -> list[Path]:
+    """Remove what stacks and inference services killed with SIGKILL left in /dev/shm: payload
+    directories (up to a TTL of raw frames, ~1.6 GB at 10 fps) and Triton input regions, named
+    steadyeye-<pid>-…, whose process is gone. Returns what was removed."""
+    removed = []
+    for path in shm.glob("steadyeye-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
@@ -166,6 +183,7 @@ class Stack:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
+        sweep_dead_payloads()
         self._start_broker()
         self._ensure_redis()
         repository = self._model_repository()  # also the baseline's ONNX file in benchmarks
