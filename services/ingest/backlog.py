@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import confluent_kafka as ck
 from kafka.errors import KafkaError
@@ -20,7 +19,6 @@ from services.core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-METADATA_EVERY_S = 30.0
 backlog_frames = Gauge(
     "steadyeye_ingest_backlog_frames", "Frames published but not yet taken by inference"
 )
@@ -136,11 +134,9 @@ class _Offsets:
             for group in hops
         }
         self._assigned: set[tuple[str, int]] = set()
-        self._hop_partitions: dict[str, list[tuple[str, int]]] = {}
-        self._metadata_until = 0.0
 
     def measure(self) -> int:
-        hops = self._partitions()
+        hops = {group: self._partitions(topic) for group, topic in self._hops.items()}
         wanted = {tp for partitions in hops.values() for tp in partitions}
         if wanted != self._assigned:
             self._watch.assign([ck.TopicPartition(t, p, ck.OFFSET_END) for t, p in wanted])
@@ -160,22 +156,11 @@ class _Offsets:
                 total += max(0, end - done)
         return total
 
-    def _partitions(self) -> dict[str, list[tuple[str, int]]]:
-        """Each group's partitions, from one metadata request every METADATA_EVERY_S
-        (partitions are rarely added), or at each measurement while a topic is missing."""
-        if time.monotonic() < self._metadata_until:
-            return self._hop_partitions
-        topics = self._watch.list_topics(timeout=5).topics
-        self._hop_partitions = {}
-        for group, topic in self._hops.items():
-            metadata = topics.get(topic)
-            found = metadata is not None and metadata.error is None
-            self._hop_partitions[group] = (
-                [(topic, p) for p in sorted(metadata.partitions)] if found else []
-            )
-        complete = all(self._hop_partitions.values())
-        self._metadata_until = time.monotonic() + METADATA_EVERY_S if complete else 0.0
-        return self._hop_partitions
+    def _partitions(self, topic: str) -> list[tuple[str, int]]:
+        metadata = self._watch.list_topics(topic, timeout=5).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        return [(topic, p) for p in sorted(metadata.partitions)]
 
     def close(self) -> None:
         for client in (self._watch, *self._groups.values()):
