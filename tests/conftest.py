@@ -13,12 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import redis as redis_lib
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.core.claimcheck import open_store
 from services.core.messages import Headers, decode, header, schema_headers
+from services.core.payload_keys import frame_key
 from steadyeye.assets import SHARED_CANDIDATES
 from steadyeye.embedded.stack import Stack
 from steadyeye.otlp_sink import OtlpReceiver
@@ -98,7 +98,7 @@ class Pipeline:
             max_request_size=4 * 1024 * 1024,
             enable_idempotence=False,  # survives the broker restart of the chaos suite
         )
-        self.redis = redis_lib.Redis.from_url(stack.redis_url)
+        self.redis = stack.redis_admin()
         self.payloads = open_store(stack.claim_check, lambda: self.redis)  # as the services
 
     def send_frame(self, camera_id: str, frame_id: int, image: bytes | np.ndarray) -> None:
@@ -107,7 +107,7 @@ class Pipeline:
         ref.capture_time.GetCurrentTime()
         if isinstance(image, np.ndarray):
             ref.height, ref.width = image.shape[:2]
-            payload = self.payloads.put(f"test:{camera_id}:{frame_id}", image.tobytes())
+            payload = self.payloads.put(frame_key(camera_id, frame_id), image.tobytes())
             frame = Frame(ref=ref, encoding=ImageEncoding.IMAGE_ENCODING_BGR24, image=payload)
         else:
             frame = Frame(

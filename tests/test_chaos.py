@@ -30,7 +30,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from services.alert.handler import to_observation
 from services.alert.rules import AlertEngine, load_rules
+from services.core import payload_keys
 from services.core.messages import schema_headers
+from services.core.payload_keys import frame_key
 from steadyeye.embedded.process import ManagedProcess
 from steadyeye.embedded.stack import Stack
 from steadyeye.v1.alerts_pb2 import Alert
@@ -259,7 +261,7 @@ def frame_sender(pipeline, camera_id: str, image: np.ndarray) -> Callable[[int],
     def send(frame_id: int) -> None:
         ref = FrameRef(camera_id=camera_id, frame_id=frame_id, width=640, height=480)
         ref.capture_time.GetCurrentTime()
-        payload = pipeline.payloads.put(f"test:{camera_id}:{frame_id}", image.tobytes())
+        payload = pipeline.payloads.put(frame_key(camera_id, frame_id), image.tobytes())
         frame = Frame(ref=ref, encoding=ImageEncoding.IMAGE_ENCODING_BGR24, image=payload)
         pipeline.producer.send(
             pipeline.topics.frames,
@@ -634,9 +636,9 @@ def test_redis_restart_loses_payloads_to_the_dead_letter_topic_not_frames(
         assert wait_for(lambda: _redis_answers(pipeline), 30), "redis did not come back"
         # One frame whose payload vanishes on its own, as if its TTL ran out.
         send(BURST)
-        pipeline.payloads.discard(
-            [Payload(claim_check=ClaimCheck(key=f"test:{camera_id}:{BURST}"))]
-        )
+        vanished = Payload(claim_check=ClaimCheck(key=frame_key(camera_id, BURST)))
+        scope = payload_keys.FRAMES.of(FrameRef(camera_id=camera_id, frame_id=BURST))
+        pipeline.payloads.discard([(vanished, scope)])
         for frame_id in range(BURST + 1, 2 * BURST):
             send(frame_id)
         pipeline.producer.flush()

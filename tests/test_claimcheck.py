@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from services.core.claimcheck import PayloadStore, RedisStore, SharedMemoryStore, open_store
 from services.core.errors import PoisonMessage
+from services.core.payload_keys import READY
 from services.core.settings import ClaimCheckSettings, RedisSettings
-from steadyeye.v1.common_pb2 import ClaimCheck, Payload
+from steadyeye.v1.common_pb2 import ClaimCheck, FrameRef, Payload
 
 THRESHOLD = 16
 BIG = bytes(range(256)) * 8  # 2 KiB: claim-checked
@@ -47,8 +48,13 @@ def store(request, tmp_path: Path) -> Iterator[PayloadStore]:
     client.close()
 
 
+# Every payload here belongs to one record; its scope is the keys that record may name.
+REF = FrameRef(camera_id=f"claimcheck-{uuid.uuid4().hex[:8]}", frame_id=7)
+SCOPE = READY.of(REF)
+
+
 def key() -> str:
-    return f"test:claimcheck:{uuid.uuid4().hex}"
+    return READY.key(REF.camera_id, REF.frame_id)
 
 
 def checked(k: str, size: int = len(BIG)) -> Payload:
@@ -60,22 +66,21 @@ def test_small_payloads_travel_inline_and_large_ones_by_key(store):
     k = key()
     payload = store.put(k, BIG)
     assert payload == checked(k)
-    assert bytes(store.get(payload)) == BIG
+    assert bytes(store.get(payload, SCOPE)) == BIG
 
 
 def test_an_image_is_stored_without_a_copy_and_read_back_as_an_array(store):
     image = np.arange(48 * 32 * 3, dtype=np.uint8).reshape(48, 32, 3)
     payload = store.put(key(), image.data)
-    back = np.frombuffer(store.get(payload), np.uint8).reshape(image.shape)
+    back = np.frombuffer(store.get(payload, SCOPE), np.uint8).reshape(image.shape)
     assert np.array_equal(back, image)
 
 
 def test_get_many_answers_each_payload_on_its_own(store):
     k = key()
     store.put(k, BIG)
-    results = store.get_many(
-        [Payload(inline=SMALL), checked(k), checked(key()), checked(k, len(BIG) + 1), Payload()]
-    )
+    payloads = [Payload(inline=SMALL), checked(k), checked(key()), checked(k, len(BIG) + 1)]
+    results = store.get_many([(p, SCOPE) for p in [*payloads, Payload()]])
     assert [bytes(r) for r in results[:2]] == [SMALL, BIG]
     reasons = [str(r) for r in results[2:]]
     assert all(isinstance(r, PoisonMessage) for r in results[2:])
@@ -88,18 +93,42 @@ def test_a_discarded_payload_is_gone_and_the_others_stay(store):
     gone, kept = key(), key()
     store.put(gone, BIG)
     store.put(kept, BIG)
-    store.discard([checked(gone), Payload(inline=SMALL)])
-    store.discard([checked(gone)])  # twice is harmless
+    store.discard([(checked(gone), SCOPE), (Payload(inline=SMALL), SCOPE)])
+    store.discard([(checked(gone), SCOPE)])  # twice is harmless
     with pytest.raises(PoisonMessage, match="is missing"):
-        store.get(checked(gone))
-    assert bytes(store.get(checked(kept))) == BIG
+        store.get(checked(gone), SCOPE)
+    assert bytes(store.get(checked(kept), SCOPE)) == BIG
 
 
 def test_a_retry_overwrites_the_same_key(store):
     k = key()
     store.put(k, BIG)
     store.put(k, BIG[::-1])
-    assert bytes(store.get(checked(k))) == BIG[::-1]
+    assert bytes(store.get(checked(k), SCOPE)) == BIG[::-1]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        f"steadyeye:state:tracker:{REF.camera_id}",  # tracker state
+        "steadyeye:alert:sent:0123abcd",  # an alert dedup record
+        READY.key("another-camera", REF.frame_id),
+        READY.key(REF.camera_id, REF.frame_id + 1),  # the same camera's next frame
+        f"steadyeye:frame:{REF.camera_id}:{REF.frame_id}",  # its frame, not its tensor
+        READY.key(f"{REF.camera_id}:{REF.frame_id}", 12345678),  # a camera id with a colon
+        READY.key(REF.camera_id, REF.frame_id) + "0",
+        f"session:{REF.camera_id}",  # outside steadyeye:
+        "../../etc/passwd",
+        "",
+    ],
+)
+def test_a_key_outside_the_records_scope_is_neither_read_nor_deleted(store, foreign):
+    store.put(foreign, BIG)
+    [refused] = store.get_many([(checked(foreign), SCOPE)])
+    store.discard([(checked(foreign), SCOPE)])
+    assert isinstance(refused, PoisonMessage)
+    assert f"{foreign!r} is not one of the ready payloads of camera" in str(refused)
+    assert bytes(store.find(foreign)) == BIG
 
 
 @pytest.mark.parametrize(
@@ -126,8 +155,8 @@ def test_the_setting_chooses_the_store(tmp_path, settings, kind):
 def test_no_key_names_a_file_outside_the_directory(tmp_path, hostile):
     directory = tmp_path / "payloads"
     payloads = shm_store(directory)
-    payload = payloads.put(hostile, BIG)
-    assert bytes(payloads.get(payload)) == BIG
+    payloads.put(hostile, BIG)
+    assert bytes(payloads.find(hostile)) == BIG
     outside = {p for p in tmp_path.rglob("*") if directory not in (p, *p.parents)}
     assert outside == set()
     assert len(list(directory.iterdir())) == 1
@@ -136,22 +165,24 @@ def test_no_key_names_a_file_outside_the_directory(tmp_path, hostile):
 def test_a_key_too_long_for_a_file_name_is_stored_under_its_hash(tmp_path):
     payloads = shm_store(tmp_path)
     for long in ("/" * 200, "k" * 10_000):  # a camera id of 200 slashes quotes to 600 chars
-        assert bytes(payloads.get(payloads.put(long, BIG))) == BIG
+        payloads.put(long, BIG)
+        assert bytes(payloads.find(long)) == BIG
     assert len(list(tmp_path.iterdir())) == 2
 
 
 @given(st.text(max_size=300))
 def test_any_key_reads_back_what_was_stored(tmp_path_factory, any_key):
     payloads = shm_store(tmp_path_factory.mktemp("payloads"))
-    assert bytes(payloads.get(payloads.put(any_key, BIG))) == BIG
+    payloads.put(any_key, BIG)
+    assert bytes(payloads.find(any_key)) == BIG
 
 
 def test_a_reader_keeps_its_pixels_when_the_payload_is_deleted_under_it(tmp_path):
     payloads = shm_store(tmp_path)
     k = key()
     payloads.put(k, BIG)
-    data = payloads.get(checked(k))
-    payloads.discard([checked(k)])
+    data = payloads.get(checked(k), SCOPE)
+    payloads.discard([(checked(k), SCOPE)])
     payloads.expire()
     assert bytes(data) == BIG
 
@@ -168,8 +199,8 @@ def test_payloads_older_than_the_ttl_expire_and_fresh_ones_stay(tmp_path):
         os.utime(path, (an_hour_ago, an_hour_ago))
     assert payloads.expire() == 2
     with pytest.raises(PoisonMessage, match="another host"):  # says where else it could be
-        payloads.get(checked(old))
-    assert bytes(payloads.get(checked(fresh))) == BIG
+        payloads.get(checked(old), SCOPE)
+    assert bytes(payloads.get(checked(fresh), SCOPE)) == BIG
 
 
 def test_writing_expires_old_payloads_without_being_asked(tmp_path):

@@ -12,7 +12,7 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 
-from services.core.errors import TransientError
+from services.core.errors import PoisonMessage, TransientError
 from services.core.handler import Handler
 from services.core.health import Health
 from services.core.loop import ConsumerLoop
@@ -83,18 +83,22 @@ class StubProducer:
 
 
 class ScriptedHandler(Handler):
-    """Fails the frame ids in `transient` with TransientError, passes the others through."""
+    """Fails the frame ids in `transient` with TransientError and those in `poison` with
+    PoisonMessage, passes the others through."""
 
     input_type = Tracks
 
-    def __init__(self, transient: set[int] = frozenset()) -> None:
+    def __init__(self, transient: set[int] = frozenset(), poison: set[int] = frozenset()) -> None:
         self.transient = set(transient)
+        self.poison = set(poison)
         self.after_commit_ids: list[int] = []
         self.reloads = 0
 
     def handle(self, message: Tracks) -> list[Output]:
         if message.ref.frame_id in self.transient:
             raise TransientError("dependency down")
+        if message.ref.frame_id in self.poison:
+            raise PoisonMessage("bad record")
         return [Output("out", "cam", message)]
 
     def handle_batch(self, items):  # every item on its own, like inference's parallel requests
@@ -102,7 +106,7 @@ class ScriptedHandler(Handler):
         for item in items:
             try:
                 results.append(self.handle(item.message))
-            except TransientError as exc:
+            except (TransientError, PoisonMessage) as exc:
                 results.append(exc)
         return results
 
@@ -124,6 +128,18 @@ def test_only_committed_messages_are_reported_after_commit() -> None:
     assert consumer.commits[0] == 1
     assert consumer.seeks[0] == 1
     assert handler.after_commit_ids == [0]
+
+
+def test_a_dead_lettered_message_is_committed_but_never_reported_as_handled() -> None:
+    """Its offset is committed (the dead letter holds it), but the handler must not clean up
+    what the bad record names: inference would delete whatever tensor key it carries."""
+    consumer = StubConsumer([[record(0, 0), record(1, 1), record(2, 2)]], highwater=3)
+    handler = ScriptedHandler(poison={1})
+    loop = ConsumerLoop("test", handler, consumer, StubProducer(), "dlq", Health(60), 32)
+    threading.Timer(0.3, loop.stop).start()
+    loop.run()
+    assert consumer.commits[0] == 3
+    assert handler.after_commit_ids == [0, 2]
 
 
 def test_a_batch_whose_outputs_were_not_acknowledged_is_rewound_and_state_reloaded() -> None:

@@ -43,6 +43,7 @@ from services.core.messages import (
     decode,
     schema_headers,
 )
+from services.core.payload_keys import READY
 from services.core.settings import ClaimCheckSettings
 from services.inference.handler import InferenceHandler
 from services.ingest.cameras import load_cameras
@@ -611,6 +612,9 @@ def test_any_encoding_value_decodes_or_is_poison(encoding, data):
 
 # --- Payloads: services.core.claimcheck.PayloadStore.get -------------------------------------
 
+K = READY.key(REF.camera_id, REF.frame_id)  # a key the record REF may name
+SCOPE = READY.of(REF)
+
 
 class FakeRedis:
     def __init__(self, values: dict[str, bytes] | None = None, down: bool = False) -> None:
@@ -623,14 +627,16 @@ class FakeRedis:
         return [self.values.get(key) for key in keys]
 
 
-def store(**values: bytes) -> PayloadStore:
+def store(values: dict[str, bytes] | None = None) -> PayloadStore:
     return RedisStore(FakeRedis(values), ClaimCheckSettings())  # type: ignore[arg-type]
 
 
 def test_payloads_that_resolve():
-    assert store().get(Payload(inline=b"abc")) == b"abc"
-    assert store().get(Payload(inline=b"")) == b""  # then the decoder says "empty image payload"
-    assert store(k=b"abcd").get(Payload(claim_check=ClaimCheck(key="k", size_bytes=4))) == b"abcd"
+    assert store().get(Payload(inline=b"abc"), SCOPE) == b"abc"
+    # then the decoder says "empty image payload"
+    assert store().get(Payload(inline=b""), SCOPE) == b""
+    claim = Payload(claim_check=ClaimCheck(key=K, size_bytes=4))
+    assert store({K: b"abcd"}).get(claim, SCOPE) == b"abcd"
 
 
 @pytest.mark.parametrize(
@@ -638,36 +644,39 @@ def test_payloads_that_resolve():
     [
         pytest.param(Payload(), {}, "neither inline bytes nor a claim check", id="empty"),
         pytest.param(
-            Payload(claim_check=ClaimCheck(key="gone", size_bytes=4)),
+            Payload(claim_check=ClaimCheck(key=K, size_bytes=4)),
             {},
             "is missing",
             id="expired claim check",
         ),
         pytest.param(
-            Payload(claim_check=ClaimCheck(size_bytes=4)), {}, "'' is missing", id="empty key"
+            Payload(claim_check=ClaimCheck(size_bytes=4)),
+            {},
+            "'' is not one of the ready payloads of camera 'cam-1' frame 7",
+            id="empty key",
         ),
         pytest.param(
-            Payload(claim_check=ClaimCheck(key="k", size_bytes=5)),
-            {"k": b"abcd"},
+            Payload(claim_check=ClaimCheck(key=K, size_bytes=5)),
+            {K: b"abcd"},
             "has 4 bytes, expected 5",
             id="size mismatch",
         ),
         pytest.param(
-            Payload(claim_check=ClaimCheck(key="k", size_bytes=2**64 - 1)),
-            {"k": b"abcd"},
+            Payload(claim_check=ClaimCheck(key=K, size_bytes=2**64 - 1)),
+            {K: b"abcd"},
             "expected 18446744073709551615",
             id="absurd size",
         ),
     ],
 )
 def test_bad_payloads_are_poison_with_a_reason(payload, values, reason):
-    assert reason in poison_reason(lambda: store(**values).get(payload))
+    assert reason in poison_reason(lambda: store(values).get(payload, SCOPE))
 
 
 def test_redis_down_is_transient_not_poison():
     payloads = RedisStore(FakeRedis(down=True), ClaimCheckSettings())  # type: ignore[arg-type]
-    with pytest.raises(TransientError, match="redis unavailable reading k"):
-        payloads.get(Payload(claim_check=ClaimCheck(key="k", size_bytes=1)))
+    with pytest.raises(TransientError, match=f"redis unavailable reading {K}"):
+        payloads.get(Payload(claim_check=ClaimCheck(key=K, size_bytes=1)), SCOPE)
 
 
 @FUZZ
@@ -675,7 +684,7 @@ def test_redis_down_is_transient_not_poison():
 def test_any_serialized_payload_resolves_or_is_poison(value):
     payload = rejected_with_reason(lambda: Payload.FromString(value), DecodeError)
     if payload is not None:
-        rejected_with_reason(lambda: store(k=b"abcd").get(payload))
+        rejected_with_reason(lambda: store({K: b"abcd"}).get(payload, SCOPE))
 
 
 # --- Tensors: InferenceHandler._inputs (ReadyFrames -> the model's uint8 inputs) -------------
@@ -698,7 +707,7 @@ def inference():
     handler = InferenceHandler(
         SimpleNamespace(close=lambda: None),  # type: ignore[arg-type]  # Triton: never called
         CONTRACT,
-        store(k=b"\x07" * TENSOR_BYTES),
+        store({K: b"\x07" * TENSOR_BYTES}),
         "detections",
         SimpleNamespace(max_in_flight=1, max_batch=1, shared_memory=False),  # type: ignore[arg-type]
     )
@@ -722,10 +731,11 @@ def model_input(handler: InferenceHandler, frame: ReadyFrame):
 def test_a_tensor_of_the_right_size_becomes_the_model_input(inference):
     assert model_input(inference, ready(b"\x01" * TENSOR_BYTES)).shape == (24, 32, 3)
     claim = ReadyFrame(
+        ref=REF,
         input_width=32,
         input_height=24,
         scale=1,
-        tensor=Payload(claim_check=ClaimCheck(key="k", size_bytes=TENSOR_BYTES)),
+        tensor=Payload(claim_check=ClaimCheck(key=K, size_bytes=TENSOR_BYTES)),
     )
     assert model_input(inference, claim).shape == (24, 32, 3)
 

@@ -14,9 +14,11 @@ import redis
 
 from services.core.claimcheck import PayloadStore, RedisStore, SharedMemoryStore
 from services.core.errors import ConfigError, TransientError
+from services.core.payload_keys import FRAMES
 from services.core.settings import ClaimCheckSettings, RedisSettings
 from services.ingest.camera import CameraWorker, dropped, reconnects
 from services.ingest.cameras import Camera, load_cameras
+from services.ingest.failures import SourceFailures
 from services.ingest.settings import IngestSettings
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
 
@@ -60,6 +62,7 @@ def run_camera(
     timeout_s: float = 30,
     backlog: Gate | None = None,
     on_publish=lambda frames: None,
+    failures: SourceFailures | None = None,
 ):
     frames: list[Frame] = []
     stop = threading.Event()
@@ -70,7 +73,14 @@ def run_camera(
         return True
 
     worker = CameraWorker(
-        camera, SETTINGS, payloads, publish, lambda _c: len(frames), backlog or Gate(), stop
+        camera,
+        SETTINGS,
+        payloads,
+        publish,
+        lambda _c: len(frames),
+        backlog or Gate(),
+        stop,
+        failures,
     )
     worker.start()
     deadline = time.monotonic() + timeout_s
@@ -91,7 +101,7 @@ def test_video_file_frames_are_numbered_and_claim_checked(vtest_avi, payloads):
     assert (first.ref.width, first.ref.height) == (768, 576)
     assert first.encoding == ImageEncoding.IMAGE_ENCODING_BGR24
     assert first.image.claim_check.size_bytes == 768 * 576 * 3
-    assert len(payloads.get(first.image)) == 768 * 576 * 3
+    assert len(payloads.get(first.image, FRAMES.of(first.ref))) == 768 * 576 * 3
 
 
 def test_realtime_pacing_follows_the_source_frame_rate(vtest_avi, payloads):
@@ -111,7 +121,7 @@ def test_image_folder_passes_jpegs_through_unchanged(tmp_path, bus_jpg, payloads
 
     assert len(frames) == 2
     assert all(f.encoding == ImageEncoding.IMAGE_ENCODING_JPEG for f in frames)
-    assert payloads.get(frames[0].image) == bus_jpg
+    assert payloads.get(frames[0].image, FRAMES.of(frames[0].ref)) == bus_jpg
 
 
 def test_a_missing_source_stops_only_its_camera(tmp_path, bus_jpg, payloads):
@@ -234,4 +244,4 @@ def test_a_file_source_waits_out_an_unavailable_store_and_loses_nothing(vtest_av
 
     assert [f.ref.frame_id for f in frames] == list(range(5))
     assert store.failures == 0
-    assert all(len(store.get(f.image)) == 768 * 576 * 3 for f in frames)
+    assert all(len(store.get(f.image, FRAMES.of(f.ref))) == 768 * 576 * 3 for f in frames)

@@ -3,7 +3,6 @@ import sys
 from services.alert.handler import AlertHandler
 from services.alert.rules import AlertEngine, RuleFileError, load_rules
 from services.alert.settings import AlertSettings
-from services.alert.webhook import Webhook
 from services.core.runtime import Runtime, run_consumer
 
 
@@ -14,18 +13,11 @@ def build(runtime: Runtime[AlertSettings]) -> AlertHandler:
     except (RuleFileError, OSError) as exc:
         print(f"steadyeye alert: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    webhook = (
-        Webhook(settings.webhook_url, settings.webhook_timeout_s, settings.webhook_retries)
-        if settings.webhook_url
-        else None
-    )
     return AlertHandler(
         AlertEngine(rules),
         runtime.redis(),
         runtime.payloads(),
         runtime.topics.alerts,
-        runtime.topics.deadletter,
-        webhook,
     )
 
 

@@ -1,6 +1,7 @@
 """Tracks -> Alerts. The engine is pure logic; this handler does the I/O: per-camera engine
 state and camera last-seen times in Redis (so replicas and restarts continue), dedupe of alert
-ids in Redis (so a replay never re-sends), snapshots of the firing frame, an optional webhook."""
+ids in Redis (so a replay never re-sends), snapshots of the firing frame. Webhook delivery is
+a service of its own (services/webhook), so a dead endpoint never delays alerts."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from opentelemetry import trace
 from prometheus_client import Counter
 
 from services.alert.rules import AlertEngine, Firing, FrameObservation, TrackObs
-from services.alert.webhook import Webhook
-from services.core.claimcheck import PayloadStore, frame_key
+from services.core.claimcheck import PayloadStore
 from services.core.errors import TransientError
 from services.core.handler import Handler
 from services.core.messages import Output
+from services.core.payload_keys import frame_key
 from services.core.statestore import StateStore
 from steadyeye.v1.alerts_pb2 import Alert, Severity
 from steadyeye.v1.common_pb2 import FrameRef
@@ -74,16 +75,12 @@ class AlertHandler(Handler):
         client: redis.Redis,
         payloads: PayloadStore,
         output_topic: str,
-        deadletter_topic: str,
-        webhook: Webhook | None = None,
     ) -> None:
         self._engine = engine
         self._redis = client
         self._payloads = payloads
         self._store = StateStore(client, "alert")
         self._topic = output_topic
-        self._deadletter = deadletter_topic
-        self._webhook = webhook
         self._loaded: set[str] = set()
         self._dirty: dict[str, float] = {}  # camera -> capture time of its latest frame
         self._sent: list[str] = []  # alert ids published in this batch
@@ -145,15 +142,7 @@ class AlertHandler(Handler):
         )
         self._sent.append(firing.alert_id)
         alerts_total.labels(firing.camera_id, firing.rule_id).inc()
-        outputs = [Output(self._topic, firing.camera_id, alert)]
-        failure = self._webhook.send(firing) if self._webhook else None
-        if failure:  # the alert itself is published; its webhook delivery is dead-lettered
-            headers = [
-                ("x-deadletter-reason", failure.encode()),
-                ("x-deadletter-service", b"alert"),
-            ]
-            outputs.append(Output(self._deadletter, firing.camera_id, alert, headers))
-        return outputs
+        return [Output(self._topic, firing.camera_id, alert)]
 
     def _snapshot(self, firing: Firing, ref: FrameRef) -> str:
         """A JPEG of the frame that fired, kept longer than the frame's claim-check."""

@@ -21,6 +21,7 @@ import redis
 from redis.connection import PythonRespSerializer
 
 from services.core.errors import PoisonMessage, TransientError
+from services.core.payload_keys import Scope
 from services.core.settings import ClaimCheckSettings, RedisSettings
 from steadyeye.v1.common_pb2 import ClaimCheck, Payload
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # A payload read from the store: bytes, or a read-only map of a shared-memory file (bytes-like:
 # len, slicing, find, and numpy views without a copy).
 Data = bytes | mmap.mmap
+# A payload named by a record, and the keys that record may name (services.core.payload_keys).
+Claim = tuple[Payload, Scope]
 
 
 class _Connection(redis.Connection):
@@ -44,17 +47,16 @@ def connect(settings: RedisSettings) -> redis.Redis:
     password = settings.password.get_secret_value() if settings.password else None
     pool = redis.ConnectionPool.from_url(
         settings.url,
+        **({"username": settings.username} if settings.username else {}),
         password=password,
+        # No CLIENT SETINFO on connect: it is not among any service's ACL commands (Redis 7.2+
+        # would log each refusal).
+        driver_info=None,
         socket_timeout=5,
         socket_connect_timeout=5,
         **({"connection_class": _Connection} if settings.url.startswith("redis://") else {}),
     )
     return redis.Redis(connection_pool=pool)
-
-
-def frame_key(camera_id: str, frame_id: int) -> str:
-    """Where ingest parks a frame's pixels; alert reads them back for its snapshots."""
-    return f"steadyeye:frame:{camera_id}:{frame_id}"
 
 
 def open_store(
@@ -84,38 +86,38 @@ class PayloadStore(ABC):
         self._write(key, data)
         return Payload(claim_check=ClaimCheck(key=key, size_bytes=len(data)))
 
-    def get(self, payload: Payload) -> Data:
-        [data] = self.get_many([payload])
+    def get(self, payload: Payload, scope: Scope) -> Data:
+        [data] = self.get_many([(payload, scope)])
         if isinstance(data, PoisonMessage):
             raise data
         return data
 
-    def get_many(self, payloads: list[Payload]) -> list[Data | PoisonMessage]:
-        """Every payload in one request; a missing or malformed one comes back as its
-        PoisonMessage, the others are unaffected. A store that is down raises TransientError."""
-        found = iter(self._read(_keys(payloads)))
-        results: list[Data | PoisonMessage] = []
-        for payload in payloads:
-            which = payload.WhichOneof("location")
-            if which == "inline":
-                results.append(payload.inline)
-            elif which is None:
-                results.append(
-                    PoisonMessage("payload is empty: neither inline bytes nor a claim check")
-                )
-            else:
-                results.append(self._checked(payload.claim_check, next(found)))
-        return results
+    def get_many(self, claims: list[Claim]) -> list[Data | PoisonMessage]:
+        """Every payload in one request; a missing, malformed or foreign one (a key outside its
+        record's scope: never read) comes back as its PoisonMessage, the others are unaffected.
+        A store that is down raises TransientError."""
+        results: list[Data | PoisonMessage | None] = [_refusal(p, s) for p, s in claims]
+        wanted = [i for i, (p, _) in enumerate(claims) if results[i] is None and _stored(p)]
+        found = self._read([claims[i][0].claim_check.key for i in wanted])
+        for i, data in zip(wanted, found, strict=True):
+            results[i] = self._checked(claims[i][0].claim_check, data)
+        for i, (payload, _) in enumerate(claims):
+            if results[i] is None:
+                results[i] = payload.inline
+        return results  # type: ignore[return-value]  # every slot is filled above
 
     def find(self, key: str) -> Data | None:
-        """A stored payload by key, whatever its size; None when it is not (or no longer)
-        there. A store that is down raises TransientError."""
+        """A stored payload by a key the caller composed (never one read from a record),
+        whatever its size; None when it is not (or no longer) there. A store that is down
+        raises TransientError."""
         [data] = self._read([key])
         return data
 
-    def discard(self, payloads: list[Payload]) -> None:
-        """Delete payloads nobody will read again; whatever is missed expires with its TTL."""
-        if keys := _keys(payloads):
+    def discard(self, claims: list[Claim]) -> None:
+        """Delete payloads nobody will read again; whatever is missed expires with its TTL.
+        Only keys inside their record's scope are ever deleted."""
+        keys = [p.claim_check.key for p, s in claims if _stored(p) and s.owns(p.claim_check.key)]
+        if keys:
             self._delete(keys)
 
     def _checked(self, check: ClaimCheck, data: Data | None) -> Data | PoisonMessage:
@@ -140,8 +142,21 @@ class PayloadStore(ABC):
     def _delete(self, keys: list[str]) -> None: ...
 
 
-def _keys(payloads: list[Payload]) -> list[str]:
-    return [p.claim_check.key for p in payloads if p.WhichOneof("location") == "claim_check"]
+def _stored(payload: Payload) -> bool:
+    return payload.WhichOneof("location") == "claim_check"
+
+
+def _refusal(payload: Payload, scope: Scope) -> PoisonMessage | None:
+    """Why a record's payload must not be touched, or None."""
+    which = payload.WhichOneof("location")
+    if which is None:
+        return PoisonMessage("payload is empty: neither inline bytes nor a claim check")
+    if which == "claim_check" and not scope.owns(payload.claim_check.key):
+        return PoisonMessage(
+            f"claim-check key {payload.claim_check.key[:200]!r} is not one of the {scope}: "
+            "refused, nothing read or deleted"
+        )
+    return None
 
 
 class RedisStore(PayloadStore):

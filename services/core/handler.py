@@ -54,8 +54,9 @@ class Handler(ABC):
         here (not in handle) so stored state never runs ahead of what was published."""
 
     def after_commit(self, committed: list[Message]) -> None:
-        """These messages' offsets are committed: nothing redelivers them to this group, so
-        payloads only this service reads can go now (a crash before this leaves them to TTL)."""
+        """These messages were handled and their offsets committed: nothing redelivers them to
+        this group, so payloads only this service reads can go now (a crash before this leaves
+        them to TTL). Dead-lettered messages are not among them: a bad record deletes nothing."""
 
     def reload_state(self) -> None:
         """Partitions moved, or a batch was rewound: state cached in memory may be ahead of

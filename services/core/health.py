@@ -10,10 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 class Health:
-    """Readiness is the AND of named conditions, plus a watchdog on the loop's progress."""
+    """Readiness is the AND of named conditions, plus a watchdog on the loop's progress.
+    Notes are what an operator should know but that does not make the service unready (one
+    camera of many is broken): they follow the status in /readyz, one line each."""
 
     def __init__(self, watchdog_s: float) -> None:
         self._conditions: dict[str, bool] = {"started": False}
+        self._notes: dict[str, str] = {}
         self._watchdog_s = watchdog_s
         self._progress_at = time.monotonic()
         self._lock = threading.Lock()
@@ -22,16 +25,26 @@ class Health:
         with self._lock:
             self._conditions[name] = ok
 
+    def note(self, name: str, text: str) -> None:
+        with self._lock:
+            self._notes[name] = text.replace("\n", " ")  # one line per note in /readyz
+
+    def clear_note(self, name: str) -> None:
+        with self._lock:
+            self._notes.pop(name, None)
+
     def progressed(self) -> None:
         self._progress_at = time.monotonic()
 
     def ready(self) -> tuple[bool, str]:
+        """Ready or not, and why: "ok" or the failing conditions, then a line per note."""
         with self._lock:
             failing = [name for name, ok in self._conditions.items() if not ok]
+            notes = [f"{name}: {text}" for name, text in sorted(self._notes.items())]
         stalled = time.monotonic() - self._progress_at
         if stalled > self._watchdog_s:
             failing.append(f"no progress for {stalled:.0f}s while input waits")
-        return not failing, ", ".join(failing) or "ok"
+        return not failing, "\n".join([", ".join(failing) or "ok", *notes])
 
 
 def serve(health: Health, host: str, port: int) -> ThreadingHTTPServer:

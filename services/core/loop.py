@@ -64,6 +64,10 @@ class _Entry:
     result: Result | None = None
     outputs: list[Output | _DeadLetter] = field(default_factory=list)
 
+    @property
+    def handled(self) -> bool:
+        return self.message is not None and isinstance(self.result, list)
+
 
 class ConsumerLoop:
     def __init__(
@@ -144,7 +148,8 @@ class ConsumerLoop:
                 self._consumer.commit(
                     {tp: OffsetAndMetadata(o, None, -1) for tp, o in commits.items()}
                 )
-                self._handler.after_commit([e.message for e in committed if e.message is not None])
+                # Handled ones only: a dead-lettered record never leads to a delete.
+                self._handler.after_commit([e.message for e in committed if e.handled])
             except CommitFailedError as exc:  # partitions moved: the new owner re-handles them
                 log.warning("commit failed after a rebalance: %s", exc)
             except (KafkaError, *TRANSIENT) as exc:

@@ -74,6 +74,9 @@ class RedisSettings(Group):
     model_config = group("REDIS")
 
     url: str = "redis://127.0.0.1:6379/0"
+    # Each service connects as its own ACL user (services/core/redis_acl.py): it can reach only
+    # the keys and commands it needs. Unset: the URL's user, or Redis's `default`.
+    username: str | None = None
     password: SecretStr | None = None
 
 

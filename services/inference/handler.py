@@ -19,6 +19,7 @@ from services.core.errors import PoisonMessage, TransientError
 from services.core.handler import Handler, Incoming, Result
 from services.core.messages import Output
 from services.core.metrics import LATENCY_BUCKETS
+from services.core.payload_keys import READY
 from services.inference.boxes import to_detections
 from services.inference.settings import InferenceSettings
 from services.inference.shm import SharedMemoryInputs
@@ -171,7 +172,9 @@ class InferenceHandler(Handler):
         geometry fits the model come from Redis in one round trip."""
         results: list[np.ndarray | PoisonMessage | None] = [self._geometry_error(f) for f in frames]
         wanted = [i for i, error in enumerate(results) if error is None]
-        tensors = self._payloads.get_many([frames[i].tensor for i in wanted])
+        tensors = self._payloads.get_many(
+            [(frames[i].tensor, READY.of(frames[i].ref)) for i in wanted]
+        )
         for i, data in zip(wanted, tensors, strict=True):
             results[i] = self._tensor(data)
         return results  # type: ignore[return-value]  # no None is left
@@ -246,7 +249,8 @@ class InferenceHandler(Handler):
             return result
 
     def after_commit(self, committed: list[ReadyFrame]) -> None:
-        self._payloads.discard([frame.tensor for frame in committed])  # only we read them
+        # Only we read them; a dead-lettered frame is never among `committed`.
+        self._payloads.discard([(frame.tensor, READY.of(frame.ref)) for frame in committed])
 
     def _reregister(self, cause: InferenceServerException) -> None:
         assert self._shm is not None

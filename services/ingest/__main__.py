@@ -21,6 +21,7 @@ from services.core.runtime import Runtime, exit_if_unreachable, on_shutdown
 from services.ingest.backlog import Backlog
 from services.ingest.camera import CameraWorker
 from services.ingest.cameras import load_cameras
+from services.ingest.failures import SourceFailures
 from services.ingest.settings import IngestSettings
 from steadyeye.v1.frames_pb2 import Frame
 
@@ -85,8 +86,9 @@ def main() -> None:
         stop,
     )
     payloads = runtime.payloads()
+    failures = SourceFailures(runtime.health)  # a broken camera is a note in /readyz, not unready
     workers = [
-        CameraWorker(camera, settings, payloads, publish, next_live_id, backlog, stop)
+        CameraWorker(camera, settings, payloads, publish, next_live_id, backlog, stop, failures)
         for camera in cameras
     ]
     on_shutdown(stop.set)

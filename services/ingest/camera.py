@@ -12,12 +12,14 @@ import cv2
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge
 
-from services.core.claimcheck import PayloadStore, frame_key
+from services.core.claimcheck import PayloadStore
 from services.core.errors import TransientError
+from services.core.payload_keys import frame_key
 from services.ingest.backlog import Backlog
 from services.ingest.cameras import Camera
+from services.ingest.failures import SourceFailures
 from services.ingest.settings import IngestSettings
-from services.ingest.sources import SourceError, SourceFrame, open_source, redact
+from services.ingest.sources import BrokenSource, SourceError, SourceFrame, open_source, redact
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
 
@@ -48,6 +50,7 @@ class CameraWorker(threading.Thread):
         next_live_id: Callable[[str], int],
         backlog: Backlog,
         stop: threading.Event,
+        failures: SourceFailures | None = None,
     ) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
@@ -58,6 +61,7 @@ class CameraWorker(threading.Thread):
         self._backlog = backlog
         self._held: deque[SourceFrame] = deque(maxlen=settings.live_buffer_frames)
         self._halt = stop
+        self._failures = failures or SourceFailures()
         self.published = 0
 
     def run(self) -> None:
@@ -66,6 +70,10 @@ class CameraWorker(threading.Thread):
         while not self._halt.is_set():
             try:
                 self._stream()
+            except BrokenSource as exc:  # a file: opening it again cannot help
+                source_up.labels(camera.id).set(0)
+                if not self._goes_on_after(exc):
+                    return
             except SourceError as exc:
                 source_up.labels(camera.id).set(0)
                 if not camera.is_stream:
@@ -82,6 +90,15 @@ class CameraWorker(threading.Thread):
                 self._delay = min(self._delay * 2, self._settings.reconnect_max_s)
         source_up.labels(camera.id).set(0)
         log.info("camera %s finished after %d frames", camera.id, self.published)
+
+    def _goes_on_after(self, error: BrokenSource) -> bool:
+        """Report a broken file (once); True if the camera goes on: a looping camera replays
+        the frames a truncated file does have, every other broken file stops its camera (so a
+        looping one never spins re-opening a file that yields nothing)."""
+        goes_on = error.kind == "truncated" and self.camera.loop and not self._done()
+        outcome = "looping over the frames it has" if goes_on else "this camera stops"
+        self._failures.report(self.camera.id, error, f"{outcome}, the others go on")
+        return goes_on
 
     def _done(self) -> bool:
         return self.camera.max_frames is not None and self.published >= self.camera.max_frames

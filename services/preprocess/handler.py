@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import secrets
-
 from prometheus_client import Counter, Gauge
 
 from services.contract import ModelContract
 from services.core.claimcheck import PayloadStore
 from services.core.handler import Handler
 from services.core.messages import Output
+from services.core.payload_keys import FRAMES, READY
 from services.preprocess.decode import decode_image
 from services.preprocess.letterbox import letterbox
 from services.preprocess.quality import QualityMeter
@@ -39,15 +38,11 @@ class PreprocessHandler(Handler):
 
     def handle(self, message: Frame) -> list[Output]:
         ref = message.ref
-        image = decode_image(message, self._payloads.get(message.image), self._max_pixels)
+        data = self._payloads.get(message.image, FRAMES.of(ref))
+        image = decode_image(message, data, self._max_pixels)
         ref.height, ref.width = image.shape[:2]
         boxed = letterbox(image, self._contract)
-        # One key per output, not per frame: inference deletes a tensor once it is done with
-        # it, and a redelivered frame's second ReadyFrame must not find its tensor gone.
-        tensor = self._payloads.put(
-            f"steadyeye:ready:{ref.camera_id}:{ref.frame_id}:{secrets.token_hex(4)}",
-            boxed.image.data,
-        )
+        tensor = self._payloads.put(READY.key(ref.camera_id, ref.frame_id), boxed.image.data)
         quality = self._quality.measure(ref.camera_id, boxed.resized)
         for name, gauge in quality_gauges.items():
             gauge.labels(ref.camera_id).set(getattr(quality, name))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -22,6 +23,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import Field
 
+from services.core import redis_acl
+from services.core.claimcheck import connect
 from services.core.errors import ConfigError
 from services.core.settings import (
     ClaimCheckSettings,
@@ -37,7 +40,7 @@ from steadyeye.embedded.process import ManagedProcess
 
 log = logging.getLogger(__name__)
 # Consumers, in pipeline order. ingest joins when there is a cameras file, alert when there
-# is a rules file.
+# is a rules file, webhook when STEADYEYE_WEBHOOK_URL is set.
 PIPELINE = ("preprocess", "inference", "tracking")
 TRITON_CLIENTS = ("preprocess", "inference")
 
@@ -133,7 +136,12 @@ class Stack:
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
-        self.redis_url = load(RedisSettings).url
+        self.redis_settings = load(RedisSettings)
+        self.redis_url = self.redis_settings.url  # never with credentials: it is printed
+        # Each service's password for its own ACL user (services/core/redis_acl.py); empty
+        # when the Redis in use would not let us create the users.
+        self.redis_passwords: dict[str, str] = {}
+        self._redis_admin_password: str | None = None  # set when we started the server
         self.cameras_file = cameras_file
         self.rules_file = rules_file
         self.fresh_redis = fresh_redis
@@ -193,7 +201,11 @@ class Stack:
             self._start_triton(repository)
         self.create_topics()
         # The pipeline first: ingest starts once every consumer has joined its group.
-        consumers = (*PIPELINE, "alert") if self.rules_file else PIPELINE
+        consumers = (
+            *PIPELINE,
+            *(("alert",) if self.rules_file else ()),
+            *(("webhook",) if os.environ.get("STEADYEYE_WEBHOOK_URL") else ()),
+        )
         for stage in (consumers, ("ingest",) if self.cameras_file else ()):
             for name in stage:
                 self.start_service(name)
@@ -205,23 +217,37 @@ class Stack:
         self.processes["broker"] = start_broker(self.kafka_port, self.logs)
         self.say(f"broker (Tansu) on {self.bootstrap}")
 
+    def redis_admin(self) -> redis.Redis:
+        """A client with every right, for the stack itself and tests (never for a service)."""
+        if self._redis_admin_password is None:
+            return connect(self.redis_settings.model_copy(update={"url": self.redis_url}))
+        return redis.Redis.from_url(self.redis_url, password=self._redis_admin_password)
+
     def _ensure_redis(self) -> None:
         server = shutil.which("redis-server")
         own = self.settings.redis == "own" or self.fresh_redis
         if own and server is None:
             self.say("redis-server is not installed: using the shared Redis instead")
+        passwords = {name: secrets.token_urlsafe(24) for name in redis_acl.RULES}
         if not own or server is None:
             try:
-                redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping()
+                self.redis_admin().ping()
                 self.say(f"redis at {self.redis_url}")
-                return
             except redis.RedisError:
                 pass
+            else:
+                self._provision_shared(passwords)
+                return
         if server is None:
             raise ConfigError(
                 f"Redis at {self.redis_url} does not answer and redis-server is not installed: "
                 "install it (apt-get install redis-server) or set STEADYEYE_REDIS_URL"
             )
+        # Ours: ACLs from the start, and no anonymous access (`default` has a password).
+        self._redis_admin_password = secrets.token_urlsafe(24)
+        acl_file = self.workdir / "redis-users.acl"
+        acl_file.touch(mode=0o600)
+        acl_file.write_text(redis_acl.acl_file(passwords, self._redis_admin_password))
         port = free_port()
         self._spawn(
             "redis",
@@ -237,17 +263,25 @@ class Stack:
                 "no",
                 "--dir",
                 str(self.workdir),
+                "--aclfile",
+                str(acl_file),
             ],
             os.environ.copy(),
         )
         self.redis_url = f"redis://127.0.0.1:{port}/0"
-        _wait(
-            "redis",
-            lambda: bool(redis.Redis.from_url(self.redis_url).ping()),
-            30,
-            self.processes["redis"],
-        )
-        self.say(f"redis started on port {port}")
+        self.redis_passwords = passwords
+        _wait("redis", lambda: bool(self.redis_admin().ping()), 30, self.processes["redis"])
+        self.say(f"redis started on port {port}, one ACL user per service")
+
+    def _provision_shared(self, passwords: dict[str, str]) -> None:
+        """Add this stack's passwords to the services' users in a Redis we did not start; when
+        its user may not manage ACLs, the services connect as that user (and say so)."""
+        try:
+            redis_acl.provision(self.redis_admin(), passwords)
+        except redis.RedisError as exc:
+            self.say(f"cannot create Redis ACL users there ({exc}): services connect as its user")
+            return
+        self.redis_passwords = passwords
 
     def _model_repository(self) -> Path:
         """Import the model once; re-import when the source file changes."""
@@ -337,6 +371,9 @@ class Stack:
             f"{prefix}HTTP_PORT": str(self.service_ports[instance or name]),
             f"{prefix}HTTP_HOST": "127.0.0.1",
         }
+        if name in self.redis_passwords:
+            env["STEADYEYE_REDIS_USERNAME"] = redis_acl.username(name)
+            env["STEADYEYE_REDIS_PASSWORD"] = self.redis_passwords[name]
         if self.shm_dir is not None:
             env["STEADYEYE_CLAIM_CHECK_STORE"] = "shm"
             env["STEADYEYE_CLAIM_CHECK_SHM_DIR"] = str(self.shm_dir)
@@ -399,6 +436,7 @@ class Stack:
             "inference",
             "tracking",
             "alert",
+            "webhook",
             "triton",
             "broker",
             "redis",
@@ -408,5 +446,10 @@ class Stack:
             if code not in (0, None, -15):
                 log.warning("%s exited with %s", name, code)
         self.processes.clear()
+        if self.redis_passwords and self._redis_admin_password is None:
+            try:  # a shared Redis: take this stack's passwords away again
+                redis_acl.revoke(self.redis_admin(), self.redis_passwords)
+            except redis.RedisError as exc:
+                log.warning("could not remove this stack's Redis passwords: %s", exc)
         if self.shm_dir is not None:
             shutil.rmtree(self.shm_dir, ignore_errors=True)
