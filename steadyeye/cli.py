@@ -94,7 +94,12 @@ def demo(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Alert rules file (YAML) for the alert service; without it alert is not run.",
 )
-def up(cameras: Path | None, rules: Path | None) -> None:
+@click.option(
+    "--webhook-url",
+    envvar="STEADYEYE_WEBHOOK_URL",
+    help="POST each alert there (the webhook service); without it webhook is not run.",
+)
+def up(cameras: Path | None, rules: Path | None, webhook_url: str | None) -> None:
     """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
     from steadyeye.embedded.stack import Stack
 
@@ -103,6 +108,7 @@ def up(cameras: Path | None, rules: Path | None) -> None:
         cameras_file=cameras.resolve() if cameras else None,
         rules_file=rules.resolve() if rules else None,
         say=console.print,
+        webhook_url=webhook_url,
     )
     try:
         with stack:
@@ -283,6 +289,30 @@ def bench_soak_command(
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
         warmup = min(warmup_minutes, minutes / 2)
         result = bench_soak(source, minutes, console, plot, warmup, DEMO_RULES)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=2))
+
+
+@bench.command("webhook")
+@click.option("--source", help="Video file, looped (default: the sample clip).")
+@click.option("--outage-s", default=60.0, show_default=True, type=click.FloatRange(min=1))
+@click.option(
+    "--before-s",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Endpoint up first, for the latency baseline.",
+)
+def bench_webhook_command(source: str | None, outage_s: float, before_s: float) -> None:
+    """Webhook endpoint down while alerts fire: alert latency per phase, deliveries (JSON)."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.webhook import bench_webhook
+
+    console = Console(stderr=True)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        result = bench_webhook(source, outage_s, before_s, console, DEMO_RULES)
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(result, indent=2))

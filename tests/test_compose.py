@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,78 @@ def test_topics_are_the_charts(compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]["environment"]
     assert str(kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
     assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) >= 4 * 1024 * 1024  # max_request_size default
+
+
+REDIS_USERS = {"ingest", "preprocess", "inference", "tracking", "alert"}
+
+
+def test_each_service_connects_to_redis_as_its_own_user(compose: dict[str, Any]) -> None:
+    from services.core import redis_acl
+
+    assert set(redis_acl.RULES) == REDIS_USERS
+    for name, spec in steadyeye_services(compose).items():
+        env = environment(spec)
+        if name not in REDIS_USERS:
+            assert "STEADYEYE_REDIS_PASSWORD" not in env, f"{name} needs no Redis user"
+            continue
+        assert env["STEADYEYE_REDIS_USERNAME"] == redis_acl.username(name)
+        assert f"REDIS_PASSWORD_{name.upper()}" in env["STEADYEYE_REDIS_PASSWORD"]
+
+
+def test_composes_redis_starts_with_exactly_the_services_acl_rules(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """Run the redis container's own start script against the real redis-server: each user may
+    do what its service needs and nothing else, and there is no anonymous access."""
+    import shutil
+    import socket
+    import subprocess
+
+    import redis
+
+    from services.core import redis_acl
+    from steadyeye.embedded.stack import free_port
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    spec = compose["services"]["redis"]
+    assert spec["entrypoint"] == ["/bin/sh", "-c"]
+    port = free_port()
+    script = (
+        spec["command"][0]
+        .replace("$$", "$")  # Compose's escape for a literal $
+        .replace("/tmp/users.acl", str(tmp_path / "users.acl"))
+        .replace("exec redis-server", f"exec {server} --port {port} --bind 127.0.0.1")
+    )
+    passwords = {f"REDIS_PASSWORD_{n.upper()}": f"pw-{n}" for n in [*REDIS_USERS, "admin"]}
+    process = subprocess.Popen(["/bin/sh", "-c", script], env=passwords, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"redis://127.0.0.1:{port}/0"
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis.from_url(url).ping()
+        admin = redis.Redis.from_url(url, password="pw-admin")
+        users = admin.acl_list()
+        for name in REDIS_USERS:
+            [line] = [u for u in users if u.startswith(f"user {redis_acl.username(name)} ")]
+            # The same rules applied by hand, as Redis lists them back.
+            admin.execute_command("ACL", "DELUSER", "probe")
+            admin.execute_command("ACL", "SETUSER", "probe", *redis_acl.rules(name))
+            [want] = [u for u in admin.acl_list() if u.startswith("user probe ")]
+            rules = [word for word in line.split()[2:] if not word.startswith("#")]  # no hash
+            assert rules == want.split()[2:], name
+            client = redis.Redis.from_url(url, username=redis_acl.username(name),
+                                          password=f"pw-{name}")  # fmt: skip
+            assert client.ping()
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.flushall()
+    finally:
+        process.terminate()
+        process.wait(10)

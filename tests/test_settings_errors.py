@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
+from services.alert.settings import AlertSettings
 from services.core.errors import ConfigError
-from services.core.settings import KafkaSettings, load
+from services.core.settings import KafkaSettings, RedisSettings, load
 from services.inference.settings import InferenceSettings
 
 
@@ -42,6 +43,18 @@ def test_kafka_settings_the_clients_would_refuse_are_reported_by_name(environ, m
     with pytest.raises(ConfigError, match="invalid configuration") as error:
         load(KafkaSettings, environ)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("group", "old", "new"),
+    [
+        (AlertSettings, "STEADYEYE_ALERT_WEBHOOK_URL", "renamed, now STEADYEYE_WEBHOOK_URL"),
+        (RedisSettings, "STEADYEYE_REDIS_CLAIM_CHECK_TTL_S", "now STEADYEYE_CLAIM_CHECK_TTL_S"),
+    ],
+)
+def test_a_renamed_setting_names_its_new_place(group, old, new):
+    with pytest.raises(ConfigError, match=new):
+        load(group, {old: "1", "STEADYEYE_ALERT_RULES_FILE": "rules.yaml"})
 
 
 def test_settings_of_other_services_are_not_this_services_business():

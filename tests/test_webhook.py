@@ -4,81 +4,25 @@ loses nothing; what the endpoint refuses, or what fails for too long, is dead-le
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
 from services.core.errors import PoisonMessage, TransientError
 from services.webhook.handler import WebhookHandler
-from steadyeye.embedded.stack import free_port
 from steadyeye.v1.alerts_pb2 import Alert
 from steadyeye.v1.common_pb2 import FrameRef
+from steadyeye.webhook_sink import Delivery, WebhookSink
 from tests.conftest import readyz, wait_for
 from tests.test_alert_service import replay
 
 ALERT_ID = "0123456789abcdef0123456789abcdef01234567"
 
 
-@dataclass
-class Delivery:
-    alert_id: str
-    camera_id: str
-    headers: dict[str, str]
-    body: dict
-
-
-@dataclass
-class Endpoint:
-    """A real HTTP receiver on a fixed port that can go down and come back. It records each
-    POST before it answers, so a client that got its answer finds the delivery recorded."""
-
-    port: int = field(default_factory=free_port)
-    statuses: list[int] = field(default_factory=list)  # answers to give, then 200s
-    received: list[Delivery] = field(default_factory=list)
-    _server: http.server.ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/s3cr3t-token"
-
-    def up(self) -> Endpoint:
-        endpoint = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = endpoint.statuses.pop(0) if endpoint.statuses else 200
-                if status == 200:
-                    camera_id = body["ref"]["camera_id"]
-                    delivery = Delivery(body["alert_id"], camera_id, dict(self.headers), body)
-                    endpoint.received.append(delivery)
-                self.send_response(status)
-                self.send_header("Content-Length", "3")
-                self.end_headers()
-                self.wfile.write(b"no\n" if status != 200 else b"ok\n")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def down(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
 @pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    receiver = Endpoint()
+def endpoint() -> Iterator[WebhookSink]:
+    receiver = WebhookSink()
     yield receiver
     receiver.down()
 
@@ -163,7 +107,7 @@ def test_an_alert_id_that_is_not_a_sha1_is_refused_before_any_request(endpoint, 
 # --- The service in the running stack ---------------------------------------------------------
 
 CAMERAS = ("webhook-1", "webhook-2")  # tests/data/rules.yaml: 3 alerts each for the replay
-OUTAGE_S = 6.0  # long enough for several retries with backoff; `bench webhook` measures 60 s
+OUTAGE_S = 6.0  # several retries with backoff; `steadyeye bench webhook` measures 60 s
 
 
 @pytest.fixture

@@ -19,6 +19,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.core.errors import ConfigError
 
 ROOT_PREFIX = "STEADYEYE_"
+# Settings that moved: a start-up error names the new place instead of a close match.
+RENAMED = {
+    "STEADYEYE_ALERT_WEBHOOK_URL": "STEADYEYE_WEBHOOK_URL (the webhook service)",
+    "STEADYEYE_ALERT_WEBHOOK_TIMEOUT_S": "STEADYEYE_WEBHOOK_TIMEOUT_S (the webhook service)",
+    "STEADYEYE_ALERT_WEBHOOK_RETRIES": "STEADYEYE_WEBHOOK_RETRY_FOR_S (the webhook service)",
+    "STEADYEYE_REDIS_CLAIM_CHECK_THRESHOLD_BYTES": "STEADYEYE_CLAIM_CHECK_THRESHOLD_BYTES",
+    "STEADYEYE_REDIS_CLAIM_CHECK_TTL_S": "STEADYEYE_CLAIM_CHECK_TTL_S",
+}
 
 
 class Group(BaseSettings):
@@ -144,6 +152,8 @@ def load(cls: type[S], environ: dict[str, str] | None = None) -> S:
 
 
 def _unknown_message(name: str, known: set[str]) -> str:
+    if name in RENAMED:
+        return f"{name}: renamed, now {RENAMED[name]}"
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return f"{name}: unknown setting{hint}; known: {', '.join(sorted(known))}"

@@ -9,7 +9,8 @@ class WebhookSettings(ServiceSettings):
 
     model_config = group("WEBHOOK")
 
-    url: str  # often carries a token: the chart reads it from a Secret
+    # Often carries a token: the chart reads it from a Secret, and logs show scheme and host only.
+    url: str = Field(pattern=r"^https?://[^/\s]+")
     timeout_s: float = Field(5.0, gt=0)
     # How long one alert is retried (with the loop's backoff, up to 2 s between tries) before
     # it is dead-lettered. Longer than a typical endpoint restart; order per camera is kept

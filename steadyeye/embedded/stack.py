@@ -130,9 +130,12 @@ class Stack:
         say: Callable[[str], None] = log.info,
         workdir: Path | None = None,
         fresh_redis: bool = False,
+        webhook_url: str | None = None,
     ):
         """fresh_redis: start a Redis of our own even when one answers, so no tracker or
-        alert state of an earlier run (same camera, same frame ids) leaks into this one."""
+        alert state of an earlier run (same camera, same frame ids) leaks into this one.
+        webhook_url: run the webhook service, delivering alerts there (default:
+        STEADYEYE_WEBHOOK_URL)."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
@@ -144,6 +147,7 @@ class Stack:
         self._redis_admin_password: str | None = None  # set when we started the server
         self.cameras_file = cameras_file
         self.rules_file = rules_file
+        self.webhook_url = webhook_url or os.environ.get("STEADYEYE_WEBHOOK_URL")
         self.fresh_redis = fresh_redis
         self.say = say
         self.workdir = (workdir or self.settings.workdir).resolve()
@@ -204,7 +208,7 @@ class Stack:
         consumers = (
             *PIPELINE,
             *(("alert",) if self.rules_file else ()),
-            *(("webhook",) if os.environ.get("STEADYEYE_WEBHOOK_URL") else ()),
+            *(("webhook",) if self.webhook_url else ()),
         )
         for stage in (consumers, ("ingest",) if self.cameras_file else ()):
             for name in stage:
@@ -387,6 +391,8 @@ class Stack:
             env[f"{prefix}CAMERAS_FILE"] = str(self.cameras_file)
         if name == "alert" and self.rules_file:
             env[f"{prefix}RULES_FILE"] = str(self.rules_file)
+        if name == "webhook" and self.webhook_url:
+            env[f"{prefix}URL"] = self.webhook_url
         return env
 
     def wait_ready(self, name: str) -> None:
