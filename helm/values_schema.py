@@ -36,6 +36,7 @@ from services.ingest.cameras import Camera  # noqa: E402
 from services.ingest.settings import IngestSettings  # noqa: E402
 from services.preprocess.settings import PreprocessSettings  # noqa: E402
 from services.tracking.settings import TrackingSettings  # noqa: E402
+from services.webhook.settings import WebhookSettings  # noqa: E402
 
 Schema = dict[str, Any]
 
@@ -50,14 +51,15 @@ CHART_MANAGED = {
         "sasl_password",
         "ssl_cafile",
     },
-    "redis": {"url", "password"},
+    "redis": {"url", "username", "password"},
     # A release's services run on many nodes: payloads go through Redis, never a host's tmpfs.
     "claimCheck": {"store", "shm_dir"},
     "ingest": SERVICE_MANAGED | {"cameras_file"},
     "preprocess": SERVICE_MANAGED | {"triton_url", "model_name"},
     "inference": SERVICE_MANAGED | {"triton_url", "model_name"},
     "tracking": SERVICE_MANAGED,
-    "alert": SERVICE_MANAGED | {"rules_file", "webhook_url"},
+    "alert": SERVICE_MANAGED | {"rules_file"},
+    "webhook": SERVICE_MANAGED | {"url"},
 }
 SETTINGS = {
     "kafka": KafkaSettings,
@@ -68,6 +70,7 @@ SETTINGS = {
     "inference": InferenceSettings,
     "tracking": TrackingSettings,
     "alert": AlertSettings,
+    "webhook": WebhookSettings,
 }
 # JSON Schema keywords kept from pydantic's output (titles, defaults and the like are dropped, so
 # the schema changes only when what is accepted changes).
@@ -302,8 +305,9 @@ def build() -> Schema:
         "extraVolumeMounts": ref("k8sList"),
     }
 
-    def service(name: str, extra: Schema, scalable: bool = True) -> Schema:
-        props: Schema = {"enabled": B}
+    def service(name: str, extra: Schema, scalable: bool = True, switch: bool = True) -> Schema:
+        """A service's block; `switch` False: it has no `enabled` (a Secret in `extra` is)."""
+        props: Schema = {"enabled": B} if switch else {}
         if scalable:
             props["replicaCount"] = integer(0)
         props["resources"] = ref("resources")
@@ -382,6 +386,7 @@ def build() -> Schema:
                 "url": {"type": "string", "pattern": r"^(rediss?://.+)?$"},
                 "existingSecret": NAME,
                 "passwordKey": NONEMPTY,
+                "acl": closed({"enabled": B, "existingSecret": NAME}),
                 "tls": closed({"caExistingSecret": NAME, "caKey": NONEMPTY}),
                 "settings": settings("redis"),
                 "bundled": closed(
@@ -515,8 +520,12 @@ def build() -> Schema:
             "alert",
             {
                 "rules": closed({"content": rules, "existingConfigMap": NAME, "key": NONEMPTY}),
-                "webhook": closed({"existingSecret": NAME, "urlKey": NONEMPTY}),
             },
+        ),
+        "webhook": service(
+            "webhook",
+            {"existingSecret": NAME, "urlKey": NONEMPTY, "egress": ref("k8sList")},
+            switch=False,
         ),
         "metrics": closed(
             {

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.test_helm import (
-    SERVICES,
+    ALL_SERVICES,
     by_kind,
     ci_file,
     container_env,
@@ -51,11 +51,28 @@ def steadyeye_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# What `docker compose` would be given in .env (see the top of compose.yaml).
+DOTENV = {"WEBHOOK_URL": "https://hooks.example.com/t0ken", "CAMERAS_FILE": "./cameras.yaml"}
+
+
+def interpolated(value: str) -> str:
+    """Compose's ${NAME}, ${NAME:-default} and ${NAME:?error} with DOTENV (any REDIS_PASSWORD_*
+    is set too); $$ stays a literal $."""
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3) or ""
+        if name.startswith("REDIS_PASSWORD_"):
+            return f"pw-{name.lower()}"
+        return DOTENV.get(name, default if match.group(2) == ":-" else "")
+
+    return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
+
+
 def environment(spec: dict[str, Any]) -> dict[str, str]:
     env = spec.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {k: str(v) for k, v in env.items()}
+    return {k: interpolated(str(v)) for k, v in env.items()}
 
 
 def test_compose_matches_the_compose_specification(helm: Path, compose: dict[str, Any]) -> None:
@@ -80,10 +97,11 @@ def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) 
     from services.ingest.settings import IngestSettings
     from services.preprocess.settings import PreprocessSettings
     from services.tracking.settings import TrackingSettings
+    from services.webhook.settings import WebhookSettings
 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
-               "alert": AlertSettings}  # fmt: skip
+               "alert": AlertSettings, "webhook": WebhookSettings}  # fmt: skip
     services = steadyeye_services(compose)
     assert services, "no Steadyeye service in compose.yaml"
     for name, spec in services.items():
@@ -95,7 +113,7 @@ def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) 
 def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[str, Any]) -> None:
     """For every service both layouts run: compose uses no STEADYEYE_* setting the chart does not
     set, and sets every wiring setting (brokers, Redis, Triton, files) the chart sets."""
-    objects = render(helm, ci_file("minimal"))
+    objects = render(helm, ci_file("minimal"), "webhook.existingSecret=hook")
     deployments = by_kind(objects, "Deployment")
     for name, spec in steadyeye_services(compose).items():
         chart = {k for k in container_env(objects, deployments[fullname(name)]) if
@@ -107,7 +125,7 @@ def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[
 
 
 def test_compose_runs_every_service(compose: dict[str, Any]) -> None:
-    assert set(steadyeye_services(compose)) == set(SERVICES)
+    assert set(steadyeye_services(compose)) == set(ALL_SERVICES)
 
 
 def test_triton_reserves_an_nvidia_gpu(compose: dict[str, Any]) -> None:
@@ -160,7 +178,7 @@ def test_each_service_connects_to_redis_as_its_own_user(compose: dict[str, Any])
             assert "STEADYEYE_REDIS_PASSWORD" not in env, f"{name} needs no Redis user"
             continue
         assert env["STEADYEYE_REDIS_USERNAME"] == redis_acl.username(name)
-        assert f"REDIS_PASSWORD_{name.upper()}" in env["STEADYEYE_REDIS_PASSWORD"]
+        assert env["STEADYEYE_REDIS_PASSWORD"] == f"pw-redis_password_{name}"
 
 
 def test_composes_redis_starts_with_exactly_the_services_acl_rules(

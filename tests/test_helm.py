@@ -12,6 +12,7 @@ trtexec and nvidia-smi.
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib
 import importlib.util
@@ -19,9 +20,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,7 +43,10 @@ NAMESPACE = "vision"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), the platform baseline, and
 # the newest kubernetes-validate knows.
 K8S_VERSIONS = ("1.25.0", "1.30.0", "latest")
+# The pipeline's services, on in every ci set; webhook runs only where its URL Secret is named
+# (gpu-production).
 SERVICES = ("ingest", "preprocess", "inference", "tracking", "alert")
+ALL_SERVICES = (*SERVICES, "webhook")
 INPUT_TOPIC = {"preprocess": "frames", "inference": "ready", "tracking": "detections",
                "alert": "tracks"}  # fmt: skip
 # Custom resources the chart may render; kubernetes-validate has no schema for them, so their
@@ -173,6 +179,25 @@ def test_helm_lint_strict(helm_bin: Path, values: Path) -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
+# What a release needs that the chart cannot choose, as `helm lint` without values reports it.
+REQUIRED_WITHOUT_VALUES = ("kafka.bootstrapServers", "redis.url", "triton.modelRepository",
+                           "ingest.cameras", "alert.rules")  # fmt: skip
+
+
+def test_helm_lint_without_values_says_what_is_required_and_why(helm_bin: Path) -> None:
+    """The first command a platform engineer types. `helm lint` logs a failed check and renders
+    on, so no template may leave broken YAML behind: the output is the list of what to set, each
+    once with its reason, and no other complaint. helm template/install stop at the same list."""
+    result = run_helm(helm_bin, "lint", str(CHART))
+    out = result.stdout + result.stderr
+    listed = re.findall(r"^  - (\S+) is required because \S", out, re.M)
+    assert sorted(listed) == sorted(REQUIRED_WITHOUT_VALUES), out
+    assert "[ERROR]" not in out and "[WARNING]" not in out and "parse" not in out, out
+    failed = run_helm(helm_bin, *template_args(None, ()))
+    assert failed.returncode != 0
+    assert re.findall(r"^  - (\S+) is required because ", failed.stderr, re.M) == listed
+
+
 @pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
 def test_rendered_objects_validate_strictly(helm_bin: Path, values: Path) -> None:
     import kubernetes_validate
@@ -259,7 +284,7 @@ def test_values_yaml_documents_every_key_the_schema_allows() -> None:
         if "$ref" in node or not isinstance(value, dict):
             return
         for key, sub in node.get("properties", {}).items():
-            if path.lstrip(".") in SERVICES and key in inherited:
+            if path.lstrip(".") in ALL_SERVICES and key in inherited:
                 continue  # documented once, under serviceDefaults
             if key not in value:
                 missing.append(f"{path}.{key}".lstrip("."))
@@ -325,7 +350,7 @@ def _check_container_lockdown(obj: Obj) -> str | None:
 
 def _check_service_user(obj: Obj) -> str | None:
     component = obj["metadata"]["labels"].get("app.kubernetes.io/component")
-    if obj["kind"] == "Deployment" and component in SERVICES:
+    if obj["kind"] == "Deployment" and component in ALL_SERVICES:
         spec = pod_spec(obj)
         if spec["securityContext"].get("runAsUser") != 10001:
             return "a Steadyeye service does not run as the image's uid 10001"
@@ -379,6 +404,7 @@ def test_an_ingest_only_release_renders(helm_bin: Path) -> None:
         "topics.provisioning.enabled=false",
         "redis.bundled.enabled=false",
         "redis.url=redis://redis.cache.svc:6379/0",
+        "redis.acl.existingSecret=steadyeye-redis-users",  # the main release's users
     )
     assert set(by_kind(objects, "Deployment")) == {fullname("ingest")}
     assert not by_kind(objects, "Job")
@@ -430,7 +456,16 @@ SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|WEBHOOK_URL|PRIVATE", 
 @pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
 def test_no_inline_credentials(helm_bin: Path, values: Path) -> None:
     objects = render(helm_bin, values)
-    assert not by_kind(objects, "Secret"), "the chart must never create Secrets"
+    secrets = by_kind(objects, "Secret")
+    # The one Secret the chart makes: the services' passwords for its own bundled Redis, where
+    # redis.acl.existingSecret names none. No password of it appears anywhere else.
+    assert set(secrets) <= {fullname("redis-acl")}, "the chart makes no other Secret"
+    for secret in secrets.values():
+        rest = json.dumps([o for o in objects if o is not secret])
+        passwords = [base64.b64decode(v).decode() for v in secret["data"].values()]
+        assert len(set(passwords)) == len(passwords) and all(len(p) >= 32 for p in passwords)
+        assert not [p for p in passwords if p in rest], "a Redis password outside its Secret"
+        assert not [v for v in secret["data"].values() if v in rest]
     for cm in by_kind(objects, "ConfigMap").values():
         for key in cm.get("data", {}):
             assert not SECRETISH.search(key), f"ConfigMap {cm['metadata']['name']} has {key}"
@@ -455,10 +490,11 @@ def test_sasl_password_and_ca_come_from_secrets(helm_bin: Path) -> None:
             "secretKeyRef": {"name": "steadyeye-kafka", "key": "password"}
         }
         assert env[f"{prefix}SASL_USERNAME"]["value"] == "steadyeye"  # a name, not a secret
-        if kind == "Deployment":
+        if kind == "Deployment":  # redis.acl.enabled=false: one password, Redis's default user
             assert env["STEADYEYE_REDIS_PASSWORD"]["valueFrom"] == {
                 "secretKeyRef": {"name": "steadyeye-redis", "key": "password"}
             }
+            assert "STEADYEYE_REDIS_USERNAME" not in env
         volumes = {v["name"]: v for v in pod_spec(obj)["volumes"]}
         assert volumes["kafka-ca"]["secret"]["secretName"] == "kafka-ca"
         if kind == "Deployment":  # Redis over TLS with a private CA
@@ -467,6 +503,228 @@ def test_sasl_password_and_ca_come_from_secrets(helm_bin: Path) -> None:
     assert config["STEADYEYE_REDIS_URL"].endswith("?ssl_ca_certs=/etc/steadyeye/redis-ca/ca.crt")
     assert config["STEADYEYE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert config["STEADYEYE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+
+
+# --------------------------------------------------------------------------------------------
+# Redis: one ACL user per service (services/core/redis_acl.py)
+
+
+@pytest.mark.parametrize(
+    ("values", "sets", "secret"),
+    [
+        ("minimal", (), fullname("redis-acl")),  # bundled Redis: the chart's Secret
+        ("minimal", ("redis.acl.existingSecret=redis-users",), "redis-users"),
+        ("gpu-production", (), "steadyeye-redis-users"),  # external Redis: yours
+    ],
+    ids=["bundled", "bundled-own-secret", "external"],
+)
+def test_each_service_connects_to_redis_as_its_own_user(
+    helm_bin: Path, values: str, sets: tuple[str, ...], secret: str
+) -> None:
+    from services.core import redis_acl
+
+    assert set(redis_acl.RULES) == set(SERVICES), "every pipeline service has a user"
+    objects = render(helm_bin, ci_file(values), *sets)
+    deployments = by_kind(objects, "Deployment")
+    for service in redis_acl.RULES:
+        env = container_env(objects, deployments[fullname(service)])
+        assert env["STEADYEYE_REDIS_USERNAME"] == redis_acl.username(service)
+        assert env["STEADYEYE_REDIS_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": service}}
+    if fullname("webhook") in deployments:  # no Redis, no credentials for it
+        env = container_env(objects, deployments[fullname("webhook")])
+        assert "STEADYEYE_REDIS_USERNAME" not in env and "STEADYEYE_REDIS_PASSWORD" not in env
+    made = by_kind(objects, "Secret")
+    assert set(made) == ({secret} if secret == fullname("redis-acl") else set())
+    if made:
+        assert set(made[secret]["data"]) == set(redis_acl.RULES)
+
+
+def _run_redis_entrypoint(
+    objects: list[Obj], tmp_path: Path, admin: str | None
+) -> tuple[Path, dict[str, str], Obj]:
+    """The bundled Redis's entrypoint, run here with made-up passwords in its environment as the
+    Secrets would give them, and a stand-in redis-server: the aclfile it writes and the
+    passwords, by service."""
+    redis = by_kind(objects, "Deployment")[fullname("redis")]
+    (container,) = pod_spec(redis)["containers"]
+    assert container["command"] == ["sh", "-c"]
+    script = container["args"][0]
+    passwords = {s: f"pw {s} $(x) 'q'" for s in SERVICES}  # spaces and quotes survive
+    env = {}
+    for var in container["env"]:
+        ref = var["valueFrom"]["secretKeyRef"]
+        if ref["name"] == fullname("redis-acl"):
+            env[var["name"]] = passwords[ref["key"]]
+        else:
+            assert admin and (ref["name"], ref["key"]) == ("redis-admin", "password")
+            env[var["name"]] = admin
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir / "redis-server", f'echo "$@" >"{tmp_path}/args"')
+    result = subprocess.run(
+        # The aclfile goes to the pod's /data volume; here to tmp_path.
+        ["sh", "-c", script.replace("/data/", f"{tmp_path}/")],
+        env={**env, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "args").read_text().split()
+    assert args[:2] == ["--aclfile", f"{tmp_path}/users.acl"]
+    for password in [*passwords.values(), *([admin] if admin else [])]:
+        assert password not in script, "a password in the manifest"
+    return tmp_path / "users.acl", passwords, container
+
+
+@pytest.mark.parametrize(
+    ("admin", "acl"),
+    [(None, True), ("admin pw", True), ("admin pw", False)],
+    ids=["no-admin", "admin", "acl-off"],
+)
+def test_bundled_redis_has_the_users_and_rules_of_the_code(
+    helm_bin: Path, tmp_path: Path, admin: str | None, acl: bool
+) -> None:
+    """The aclfile the bundled Redis starts with holds exactly services.core.redis_acl's users,
+    each with BASE + RULES[service], its password as a SHA-256 hash, as redis_acl.acl_file
+    writes them; `default` is the admin with redis.existingSecret's password, or off. Without
+    ACL users (redis.acl.enabled=false) only `default` is there, with that password."""
+    from services.core import redis_acl
+
+    sets = ("redis.existingSecret=redis-admin",) if admin else ()
+    sets += () if acl else ("redis.acl.enabled=false",)
+    objects = render(helm_bin, ci_file("minimal"), *sets)
+    aclfile, passwords, _ = _run_redis_entrypoint(objects, tmp_path, admin)
+    text = aclfile.read_text()
+    lines = text.splitlines()
+    expected = redis_acl.acl_file(passwords if acl else {}, admin or "unused").splitlines()
+    assert lines[1:] == expected[1:]
+    for service, line in zip(redis_acl.RULES if acl else (), lines[1:], strict=True):
+        assert line.split()[2:-1] == redis_acl.rules(service)
+    if admin:
+        assert sorted(lines[0].split()) == sorted(expected[0].split())
+    else:
+        assert lines[0] == "user default off"
+    assert not [p for p in (*passwords.values(), admin) if p and p in text]
+    assert aclfile.stat().st_mode & 0o077 == 0, "the aclfile is the Redis user's only"
+    assert bool(by_kind(objects, "Secret")) == acl
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (make setup)")
+def test_bundled_redis_aclfile_works_in_a_real_redis(helm_bin: Path, tmp_path: Path) -> None:
+    """A real redis-server loads the aclfile: each service logs in as its user and is refused
+    what its rules leave out; nobody gets in without a user; the readiness probe passes with
+    Redis up (it needs no credentials) and fails with Redis down."""
+    import redis
+
+    from services.core import redis_acl
+
+    aclfile, passwords, container = _run_redis_entrypoint(
+        render(helm_bin, ci_file("minimal")), tmp_path, None
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [shutil.which("redis-server") or "", "--port", str(port), "--bind", "127.0.0.1",
+         "--aclfile", str(aclfile), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    cli = tmp_path / "bin" / "redis-cli"  # the probe's redis-cli, pointed at this port
+    _stub(cli, f'exec {shutil.which("redis-cli")} -p {port} "$@"')
+    probe = container["readinessProbe"]["exec"]["command"]
+    env = {"PATH": f"{cli.parent}:/usr/bin:/bin"}
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(probe, env=env, check=False).returncode != 0:
+            assert time.monotonic() < deadline, "redis-server did not come up with the aclfile"
+            time.sleep(0.1)
+        for service, password in passwords.items():
+            user = redis_acl.username(service)
+            client = redis.Redis(port=port, username=user, password=password)
+            assert client.ping()
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.flushall()
+            client.close()
+        anonymous = redis.Redis(port=port)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anonymous.ping()
+        anonymous.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert subprocess.run(probe, env=env, check=False).returncode != 0
+
+
+def test_install_guide_creates_the_users_of_the_code() -> None:
+    """docs/install.md's ACL SETUSER lines for an external Redis are the code's users and rules,
+    each with the password of its key in the Secret."""
+    from services.core import redis_acl
+
+    guide = (ROOT / "docs" / "install.md").read_text()
+    lines = re.findall(r"^ACL SETUSER (\S+) (.+) >\$\(pw (\w+)\)$", guide, re.M)
+    assert {user: (rules.split(), key) for user, rules, key in lines} == {
+        redis_acl.username(s): (redis_acl.rules(s), s) for s in redis_acl.RULES
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Webhook delivery: its own service
+
+
+def test_webhook_runs_only_with_its_url_secret(helm_bin: Path) -> None:
+    from services.core.settings import KafkaSettings, TopicSettings, load
+    from services.webhook.settings import WebhookSettings
+
+    assert fullname("webhook") not in by_kind(render(helm_bin, ci_file("minimal")), "Deployment")
+    objects = render(
+        helm_bin,
+        ci_file("minimal"),
+        "webhook.existingSecret=hook",
+        "webhook.urlKey=endpoint",
+        "webhook.settings.retry_for_s=120",
+        "networkPolicy.egress.enabled=true",
+    )
+    deployment = by_kind(objects, "Deployment")[fullname("webhook")]
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["args"] == ["services.webhook"]
+    assert deployment["spec"]["replicas"] == 1
+    env = container_env(objects, deployment)
+    assert env["STEADYEYE_WEBHOOK_URL"] == {"secretKeyRef": {"name": "hook", "key": "endpoint"}}
+    assert env["STEADYEYE_WEBHOOK_RETRY_FOR_S"] == "120"
+    url = "https://hooks.example.com/t"  # what the Secret would give
+    plain = {k: v if isinstance(v, str) else url for k, v in env.items()}
+    for cls in (WebhookSettings, KafkaSettings, TopicSettings):
+        load(cls, plain)
+    assert "STEADYEYE_ALERT_WEBHOOK" not in _render_cached(helm_bin, ci_file("gpu-production"), ())
+    (test_pod,) = by_kind(objects, "Pod").values()
+    (tester,) = pod_spec(test_pod)["containers"]
+    assert f"http://{fullname('webhook')}:8080/readyz" in tester["args"]
+    # Its endpoint is outside the cluster: HTTPS and HTTP anywhere unless narrowed (ci sets).
+    policy = by_kind(objects, "NetworkPolicy")[fullname("webhook")]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "webhook"
+    assert policy["egress"] == [
+        {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 80, "protocol": "TCP"}]}
+    ]
+    redis = by_kind(objects, "NetworkPolicy")[fullname("redis")]["spec"]
+    (peer,) = redis["ingress"][0]["from"]
+    assert "webhook" not in peer["podSelector"]["matchExpressions"][0]["values"]
+
+
+def test_schema_accepts_the_redis_acl_and_webhook_values(helm_bin: Path) -> None:
+    for sets in [
+        ("redis.acl.enabled=false", "redis.existingSecret=redis-admin"),
+        ("redis.acl.existingSecret=redis-users",),
+        ("webhook.existingSecret=hook", "webhook.settings.timeout_s=3",
+         "webhook.settings.retry_for_s=60", "webhook.replicaCount=2", "webhook.logLevel=DEBUG"),
+    ]:  # fmt: skip
+        result = run_helm(helm_bin, *template_args(ci_file("minimal"), sets))
+        assert result.returncode == 0, result.stderr
 
 
 def test_schema_has_no_place_for_a_password() -> None:
@@ -534,6 +792,14 @@ def test_selectors_are_stable_and_match_their_pods(helm_bin: Path) -> None:
         "ingest.cameras.items[0].sorce=rtsp://cam",
         "metrics.serviceMonitor.intervall=10s",
         "alert.rules.content.cameras.demo.rules[0].aboove=3",
+        "redis.acl.enabeld=false",
+        "redis.acl.existingSecrets=redis-users",
+        "redis.acl.password=hunter2",
+        "alert.webhook.existingSecret=hook",  # moved to the webhook service
+        "webhook.urlkey=url",
+        "webhook.enabled=true",  # the URL Secret is the switch
+        "webhook.settings.retries=3",
+        "webhook.settings.url=https://hooks.example.com/x",  # a Secret, never a value
     ],
 )
 def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
@@ -555,6 +821,16 @@ def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
         (("triton.enabled=false",), "triton.externalUrl is required"),
         (("inference.settings.max_in_flight=0",), "max_in_flight"),
         (("kafka.securityProtocol=SASL",), "securityProtocol"),
+        (("redis.url=redis://cache:6379/0",), "redis.url and redis.bundled.enabled are exclusive"),
+        (
+            ("redis.bundled.enabled=false", "redis.url=redis://cache:6379/0"),
+            "redis.acl.existingSecret is required with an external Redis because",
+        ),
+        (("triton.tracing.enabled=true",), "triton.tracing.url is required"),
+        (
+            ("kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN"),
+            "kafka.sasl.existingSecret is required",
+        ),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
@@ -563,6 +839,11 @@ def test_bad_values_fail_with_a_clear_message(
     result = run_helm(helm_bin, *template_args(ci_file("minimal"), sets))
     assert result.returncode != 0, f"{sets} rendered"
     assert message in result.stderr, result.stderr
+    # helm lint reports the same, and renders nothing broken past it.
+    options = [a for item in sets for a in ("--set", item)]
+    linted = run_helm(helm_bin, "lint", str(CHART), "-f", str(ci_file("minimal")), *options)
+    out = linted.stdout + linted.stderr
+    assert message in out and "parse" not in out and "executing" not in out, out
 
 
 # --------------------------------------------------------------------------------------------
@@ -587,14 +868,18 @@ def test_rendered_environment_passes_the_services_settings_validation(
     from services.ingest.settings import IngestSettings
     from services.preprocess.settings import PreprocessSettings
     from services.tracking.settings import TrackingSettings
+    from services.webhook.settings import WebhookSettings
 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
-               "alert": AlertSettings}  # fmt: skip
+               "alert": AlertSettings, "webhook": WebhookSettings}  # fmt: skip
     objects = render(helm_bin, values)
-    for name in SERVICES:
-        env = container_env(objects, by_kind(objects, "Deployment")[fullname(name)])
-        plain = {k: (v if isinstance(v, str) else "from-a-secret") for k, v in env.items()}
+    deployments = by_kind(objects, "Deployment")
+    for name in [s for s in ALL_SERVICES if fullname(s) in deployments]:
+        env = container_env(objects, deployments[fullname(name)])
+        # What the Secrets would give (the webhook's URL must look like one).
+        secret = {"STEADYEYE_WEBHOOK_URL": "https://hooks.example.com/from-a-secret"}
+        plain = {k: v if isinstance(v, str) else secret.get(k, "a-secret") for k, v in env.items()}
         for cls in (classes[name], KafkaSettings, RedisSettings, ClaimCheckSettings, TopicSettings):
             load(cls, plain)  # raises ConfigError naming the variable
         assert plain["STEADYEYE_KAFKA_BOOTSTRAP_SERVERS"]
@@ -612,19 +897,21 @@ def test_chart_settings_cover_the_services_settings() -> None:
     from services.ingest.settings import IngestSettings
     from services.preprocess.settings import PreprocessSettings
     from services.tracking.settings import TrackingSettings
+    from services.webhook.settings import WebhookSettings
 
     schema = json.loads((CHART / "values.schema.json").read_text())["properties"]
     base = {"http_port", "http_host", "log_level", "watchdog_s"}
     table = {
         ("kafka", KafkaSettings): {"bootstrap_servers", "security_protocol", "sasl_mechanism",
                                    "sasl_username", "sasl_password", "ssl_cafile"},
-        ("redis", RedisSettings): {"url", "password"},
+        ("redis", RedisSettings): {"url", "username", "password"},
         ("claimCheck", ClaimCheckSettings): {"store", "shm_dir"},
         ("ingest", IngestSettings): base | {"cameras_file"},
         ("preprocess", PreprocessSettings): base | {"triton_url", "model_name"},
         ("inference", InferenceSettings): base | {"triton_url", "model_name"},
         ("tracking", TrackingSettings): base,
-        ("alert", AlertSettings): base | {"rules_file", "webhook_url"},
+        ("alert", AlertSettings): base | {"rules_file"},
+        ("webhook", WebhookSettings): base | {"url"},
     }  # fmt: skip
     for (key, cls), chart_managed in table.items():
         offered = set(schema[key]["properties"]["settings"]["properties"])
@@ -771,7 +1058,7 @@ def test_hpa_and_pdbs_in_gpu_production(helm_bin: Path) -> None:
         assert "replicas" not in deployments[name]["spec"], "the HPA owns replicas"
     pdbs = by_kind(objects, "PodDisruptionBudget")
     assert set(pdbs) == {fullname(s) for s in ("preprocess", "inference", "tracking", "alert",
-                                                "triton")}  # fmt: skip
+                                                "webhook", "triton")}  # fmt: skip
     ingest = deployments[fullname("ingest")]["spec"]
     assert ingest["replicas"] == 1 and ingest["strategy"]["type"] == "Recreate"
 
@@ -800,7 +1087,7 @@ def test_monitoring_objects_reuse_the_one_rules_file(helm_bin: Path) -> None:
         if selector.items() <= s["metadata"]["labels"].items()
         and ports & {p["name"] for p in s["spec"]["ports"]}
     }
-    assert scraped == {fullname(s) for s in (*SERVICES, "triton")}
+    assert scraped == {fullname(s) for s in (*ALL_SERVICES, "triton")}
 
 
 def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> None:
@@ -813,6 +1100,12 @@ def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> 
     services = policies[fullname("services")]["spec"]
     assert services["policyTypes"] == ["Ingress", "Egress"]
     assert {53} <= {p["port"] for r in services["egress"] for p in r.get("ports", [])}
+    assert "webhook" in services["podSelector"]["matchExpressions"][0]["values"]
+    webhook = policies[fullname("webhook")]["spec"]  # its endpoint, on top of the above
+    assert webhook["policyTypes"] == ["Egress"]
+    assert webhook["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.60.0.0/24"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
+    ]
 
 
 def render_notes(helm: Path, tmp_path: Path, values: Path, *sets: str) -> str:

@@ -16,6 +16,7 @@ from opentelemetry.trace import INVALID_SPAN
 from services import contract
 from services.core.errors import PoisonMessage
 from services.core.handler import Incoming
+from services.core.payload_keys import READY
 from services.inference.handler import InferenceHandler
 from services.inference.settings import InferenceSettings
 from services.preprocess.letterbox import letterbox
@@ -33,7 +34,7 @@ def test_shared_memory_and_grpc_inputs_give_the_same_detections(stack, pipeline,
     ready = ReadyFrame(
         ref=FrameRef(camera_id="shm", frame_id=0, width=image.shape[1], height=image.shape[0]),
         model_name=model.name,
-        tensor=pipeline.payloads.put("test:shm:0", boxed.image.tobytes()),
+        tensor=pipeline.payloads.put(READY.key("shm", 0), boxed.image.tobytes()),
         input_width=model.input_width,
         input_height=model.input_height,
         scale=boxed.scale,

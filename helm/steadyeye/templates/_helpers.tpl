@@ -1,10 +1,30 @@
-{{/* The five services, in pipeline order, and the topic each consumes ("" for ingest). */}}
+{{/*
+The services, in pipeline order; each runs `python -m services.<name>` and consumes its input
+topic in the consumer group "steadyeye-<name>" (ingest reads cameras, not a topic). webhook
+delivers alerts over HTTP and runs only when its URL Secret is named.
+*/}}
 {{- define "steadyeye.services" -}}
-ingest preprocess inference tracking alert
+ingest preprocess inference tracking alert webhook
+{{- end }}
+
+{{/* The services that run with these values, in pipeline order. */}}
+{{- define "steadyeye.enabledServices" -}}
+{{- $on := list }}
+{{- range $name := splitList " " (include "steadyeye.services" .) }}
+{{- $svc := index $.Values $name }}
+{{- $enabled := $svc.enabled }}
+{{- if eq $name "webhook" }}
+{{- $enabled = $svc.existingSecret }}
+{{- end }}
+{{- if $enabled }}
+{{- $on = append $on $name }}
+{{- end }}
+{{- end }}
+{{- join " " $on }}
 {{- end }}
 
 {{- define "steadyeye.inputTopicKey" -}}
-{{- get (dict "preprocess" "frames" "inference" "ready" "tracking" "detections" "alert" "tracks") . -}}
+{{- get (dict "preprocess" "frames" "inference" "ready" "tracking" "detections" "alert" "tracks" "webhook" "alerts") . -}}
 {{- end }}
 
 {{/* Chart name, truncated to 63 characters (a DNS label). */}}
@@ -121,30 +141,81 @@ always override. Usage: fromYaml (include "steadyeye.serviceValues" (list $ "ing
 {{- toYaml $out -}}
 {{- end }}
 
-{{/* Triton's gRPC address for preprocess and inference. */}}
+{{/* Triton's gRPC address for preprocess and inference (validate checks externalUrl). */}}
 {{- define "steadyeye.tritonUrl" -}}
 {{- if .Values.triton.enabled }}
 {{- printf "%s-triton:8001" (include "steadyeye.fullname" .) }}
 {{- else }}
-{{- required "triton.externalUrl is required when triton.enabled is false (host:8001 of your Triton)" .Values.triton.externalUrl }}
+{{- .Values.triton.externalUrl }}
 {{- end }}
 {{- end }}
 
+{{/* STEADYEYE_REDIS_URL: the bundled Redis, or redis.url naming the mounted CA (see validate). */}}
 {{- define "steadyeye.redisUrl" -}}
 {{- if .Values.redis.bundled.enabled }}
-{{- if .Values.redis.url }}
-{{- fail "redis.url and redis.bundled.enabled are exclusive: leave redis.url empty to use the bundled Redis" }}
-{{- end }}
 {{- printf "redis://%s-redis:6379/0" (include "steadyeye.fullname" .) }}
 {{- else }}
-{{- $url := required "redis.url is required (redis://host:6379/0), or set redis.bundled.enabled=true" .Values.redis.url }}
+{{- $url := .Values.redis.url }}
 {{- with .Values.redis.tls.caExistingSecret }}
-{{- if not (hasPrefix "rediss://" $url) }}
-{{- fail "redis.tls.caExistingSecret needs a rediss:// redis.url" }}
-{{- end }}
 {{- $url = printf "%s%sssl_ca_certs=/etc/steadyeye/redis-ca/%s" $url (ternary "&" "?" (contains "?" $url)) $.Values.redis.tls.caKey }}
 {{- end }}
 {{- $url }}
+{{- end }}
+{{- end }}
+
+{{/*
+Least privilege in Redis: each service that uses Redis connects as its own ACL user,
+"steadyeye-<service>", allowed only its keys and commands. These are the services with a user
+(webhook uses no Redis), in the order of services/core/redis_acl.py.
+*/}}
+{{- define "steadyeye.redisUsers" -}}
+ingest preprocess inference tracking alert
+{{- end }}
+
+{{/*
+A service's ACL rules: a copy of services/core/redis_acl.py, BASE then RULES[service]
+(tests/test_helm.py fails when they differ). Not values: the code decides which keys and commands
+a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
+*/}}
+{{- define "steadyeye.redisAclRules" -}}
+{{- $base := "on resetkeys resetchannels -@all +ping" }}
+{{- $rules := dict
+  "ingest" "~steadyeye:frame:* ~steadyeye:ingest:* +set +incr"
+  "preprocess" "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set"
+  "inference" "~steadyeye:ready:* +mget +unlink"
+  "tracking" "~steadyeye:state:tracker:* +get +set"
+  "alert" "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* ~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"
+}}
+{{- printf "%s %s" $base (get $rules .) }}
+{{- end }}
+
+{{/* The Secret with the services' Redis passwords, one key per service: yours or the chart's. */}}
+{{- define "steadyeye.redisAclSecret" -}}
+{{- default (printf "%s-redis-acl" (include "steadyeye.fullname" .)) .Values.redis.acl.existingSecret }}
+{{- end }}
+
+{{/*
+A service's Redis credentials as container env: its own ACL user and password, or (ACL users
+off) the one password of redis.existingSecret, if any. Usage: include "steadyeye.redisAuthEnv" (list $ "ingest")
+*/}}
+{{- define "steadyeye.redisAuthEnv" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $r := $root.Values.redis }}
+{{- if $r.acl.enabled }}
+- name: STEADYEYE_REDIS_USERNAME
+  value: steadyeye-{{ $name }}
+- name: STEADYEYE_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "steadyeye.redisAclSecret" $root }}
+      key: {{ $name }}
+{{- else if $r.existingSecret }}
+- name: STEADYEYE_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.passwordKey }}
 {{- end }}
 {{- end }}
 
@@ -165,16 +236,16 @@ always override. Usage: fromYaml (include "steadyeye.serviceValues" (list $ "ing
 - name: STEADYEYE_KAFKA_SASL_USERNAME
   valueFrom:
     secretKeyRef:
-      name: {{ required "kafka.sasl.existingSecret is required with kafka.sasl.usernameKey" $k.sasl.existingSecret }}
+      name: {{ $k.sasl.existingSecret }}
       key: {{ $k.sasl.usernameKey }}
 {{- else }}
 - name: STEADYEYE_KAFKA_SASL_USERNAME
-  value: {{ required "kafka.sasl.username (or kafka.sasl.usernameKey) is required with kafka.sasl.mechanism" $k.sasl.username | quote }}
+  value: {{ $k.sasl.username | quote }}
 {{- end }}
 - name: STEADYEYE_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ required "kafka.sasl.existingSecret (a Secret with the SASL password) is required with kafka.sasl.mechanism" $k.sasl.existingSecret }}
+      name: {{ $k.sasl.existingSecret }}
       key: {{ $k.sasl.passwordKey }}
 {{- end }}
 {{- if $k.tls.caExistingSecret }}
@@ -222,53 +293,89 @@ always override. Usage: fromYaml (include "steadyeye.serviceValues" (list $ "ing
 {{- end }}
 {{- end }}
 
-{{/* Checks that span several values; each failure says what to set. */}}
+{{/*
+Every check of the values beyond the schema, run once (configmap.yaml includes it) and reporting
+all problems together, each saying what to set and why. Other templates never call required or
+fail: `helm lint` only logs a failure and renders on, so a check elsewhere would be printed again,
+and a template that trusted it would leave broken YAML behind.
+*/}}
 {{- define "steadyeye.validate" -}}
+{{- $problems := list }}
 {{- $k := .Values.kafka }}
 {{- if not $k.bootstrapServers }}
-{{- fail "kafka.bootstrapServers is required: the brokers' host:port list (see docs/install.md)" }}
+{{- $problems = append $problems "kafka.bootstrapServers is required because Kafka is not part of the release: the host:port list of your brokers" }}
 {{- end }}
 {{- if and $k.sasl.mechanism (not (hasPrefix "SASL_" $k.securityProtocol)) }}
-{{- fail (printf "kafka.sasl.mechanism is set but kafka.securityProtocol is %s: use SASL_SSL (or SASL_PLAINTEXT)" $k.securityProtocol) }}
+{{- $problems = append $problems (printf "kafka.sasl.mechanism is set but kafka.securityProtocol is %s: use SASL_SSL (or SASL_PLAINTEXT)" $k.securityProtocol) }}
 {{- end }}
 {{- if and (hasPrefix "SASL_" $k.securityProtocol) (not $k.sasl.mechanism) }}
-{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) and kafka.sasl.existingSecret" $k.securityProtocol) }}
+{{- $problems = append $problems (printf "kafka.securityProtocol %s needs kafka.sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) and kafka.sasl.existingSecret" $k.securityProtocol) }}
+{{- end }}
+{{- if and $k.sasl.mechanism (not $k.sasl.existingSecret) }}
+{{- $problems = append $problems "kafka.sasl.existingSecret is required with kafka.sasl.mechanism because the SASL password is read from a Secret, never from values" }}
+{{- end }}
+{{- if and $k.sasl.mechanism (not $k.sasl.username) (not $k.sasl.usernameKey) }}
+{{- $problems = append $problems "kafka.sasl.username (or kafka.sasl.usernameKey, its key in the Secret) is required with kafka.sasl.mechanism: the SASL user" }}
 {{- end }}
 {{- if and $k.tls.caExistingSecret (not (has $k.securityProtocol (list "SSL" "SASL_SSL"))) }}
-{{- fail "kafka.tls.caExistingSecret is only used with kafka.securityProtocol SSL or SASL_SSL" }}
+{{- $problems = append $problems "kafka.tls.caExistingSecret is only used with kafka.securityProtocol SSL or SASL_SSL" }}
+{{- end }}
+{{- $r := .Values.redis }}
+{{- if and $r.bundled.enabled $r.url }}
+{{- $problems = append $problems "redis.url and redis.bundled.enabled are exclusive: leave redis.url empty to use the bundled Redis" }}
+{{- else if not (or $r.bundled.enabled $r.url) }}
+{{- $problems = append $problems "redis.url is required because the services keep frames, tracker state and alert cooldowns in Redis: redis://host:6379/0 (or rediss://), or set redis.bundled.enabled=true for a Redis in the release" }}
+{{- else if not $r.bundled.enabled }}
+{{- if and $r.tls.caExistingSecret (not (hasPrefix "rediss://" $r.url)) }}
+{{- $problems = append $problems "redis.tls.caExistingSecret needs a rediss:// redis.url" }}
+{{- end }}
+{{- if and $r.acl.enabled (not $r.acl.existingSecret) }}
+{{- $problems = append $problems (printf "redis.acl.existingSecret is required with an external Redis because each service connects as its own ACL user: create the users (docs/install.md, \"Redis users\") and a Secret with their passwords under the keys %s; or set redis.acl.enabled=false to connect every service with redis.existingSecret's password" (include "steadyeye.redisUsers" . | splitList " " | join ", ")) }}
+{{- end }}
 {{- end }}
 {{- range $name := splitList " " (include "steadyeye.services" .) }}
 {{- $svc := index $.Values $name }}
 {{- if and $svc.autoscaling $svc.autoscaling.enabled $svc.keda $svc.keda.enabled }}
-{{- fail (printf "%s: autoscaling.enabled and keda.enabled are exclusive (KEDA makes its own HPA)" $name) }}
+{{- $problems = append $problems (printf "%s: autoscaling.enabled and keda.enabled are exclusive (KEDA makes its own HPA)" $name) }}
 {{- end }}
 {{- end }}
-{{- if .Values.triton.enabled }}
-{{- $r := .Values.triton.modelRepository }}
+{{- $t := .Values.triton }}
+{{- if $t.enabled }}
+{{- $repo := $t.modelRepository }}
 {{- $sources := 0 }}
-{{- if $r.url }}{{ $sources = add1 $sources }}{{ end }}
-{{- if $r.existingClaim }}{{ $sources = add1 $sources }}{{ end }}
-{{- if $r.volume }}{{ $sources = add1 $sources }}{{ end }}
-{{- if ne (int $sources) 1 }}
-{{- fail "triton.modelRepository: set exactly one of url (s3://, gs://, as://), existingClaim or volume" }}
+{{- if $repo.url }}{{ $sources = add1 $sources }}{{ end }}
+{{- if $repo.existingClaim }}{{ $sources = add1 $sources }}{{ end }}
+{{- if $repo.volume }}{{ $sources = add1 $sources }}{{ end }}
+{{- if eq (int $sources) 0 }}
+{{- $problems = append $problems "triton.modelRepository is required because Triton loads the models from it: set exactly one of url (s3://, gs://, as://), existingClaim or volume" }}
+{{- else if gt (int $sources) 1 }}
+{{- $problems = append $problems "triton.modelRepository: set exactly one of url (s3://, gs://, as://), existingClaim or volume, not several" }}
 {{- end }}
-{{- if and $r.url .Values.triton.gpu.enabled .Values.triton.engineBuild.enabled }}
-{{- fail "triton.engineBuild needs the model repository on a volume (existingClaim or volume); with modelRepository.url, store engines built for your GPUs there and set triton.engineBuild.enabled=false" }}
+{{- if and $repo.url $t.gpu.enabled $t.engineBuild.enabled }}
+{{- $problems = append $problems "triton.engineBuild needs the model repository on a volume (existingClaim or volume); with modelRepository.url, store engines built for your GPUs there and set triton.engineBuild.enabled=false" }}
 {{- end }}
-{{- if and $r.url (not (regexMatch "^(s3|gs|as)://" $r.url)) }}
-{{- fail "triton.modelRepository.url must start with s3://, gs:// or as:// (a volume goes in existingClaim or volume)" }}
+{{- if and $repo.url (not (regexMatch "^(s3|gs|as)://" $repo.url)) }}
+{{- $problems = append $problems "triton.modelRepository.url must start with s3://, gs:// or as:// (a volume goes in existingClaim or volume)" }}
 {{- end }}
+{{- if and $t.tracing.enabled (not $t.tracing.url) (not .Values.jaeger.bundled.enabled) }}
+{{- $problems = append $problems "triton.tracing.url is required with triton.tracing.enabled because Triton sends its spans there (OTLP/HTTP), or set jaeger.bundled.enabled=true" }}
+{{- end }}
+{{- else if and (or .Values.preprocess.enabled .Values.inference.enabled) (not $t.externalUrl) }}
+{{- $problems = append $problems "triton.externalUrl is required when triton.enabled is false because preprocess and inference call Triton: host:8001 of your Triton" }}
 {{- end }}
 {{- if .Values.ingest.enabled }}
 {{- $c := .Values.ingest.cameras }}
 {{- if and (not $c.items) (not $c.existingSecret) (not $c.existingConfigMap) }}
-{{- fail "ingest.cameras: give the cameras as items, or name existingSecret / existingConfigMap holding the cameras file" }}
+{{- $problems = append $problems "ingest.cameras is required because ingest reads every camera from it: give the cameras as items, or name existingSecret / existingConfigMap holding the cameras file" }}
 {{- end }}
 {{- end }}
 {{- if .Values.alert.enabled }}
 {{- if and (not .Values.alert.rules.content) (not .Values.alert.rules.existingConfigMap) }}
-{{- fail "alert.rules: give the rules document as content, or name existingConfigMap holding the rules file" }}
+{{- $problems = append $problems "alert.rules is required because alert raises alerts only by its rules: give the rules document as content, or name existingConfigMap holding the rules file" }}
 {{- end }}
+{{- end }}
+{{- with $problems }}
+{{- fail (printf "Steadyeye needs these values set or changed (docs/install.md):\n  - %s" (join "\n  - " .)) }}
 {{- end }}
 {{- end }}
 
