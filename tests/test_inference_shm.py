@@ -83,7 +83,7 @@ def test_frames_batched_into_one_request_get_the_detections_each_gets_alone(
             ReadyFrame(
                 ref=FrameRef(camera_id="batch", frame_id=i, width=768, height=576),
                 model_name=model.name,
-                tensor=pipeline.payloads.put(f"test:batch:{shared}:{i}", tensor),
+                tensor=pipeline.payloads.put(READY.key("batch", i), tensor),
                 input_width=model.input_width,
                 input_height=model.input_height,
                 scale=boxed.scale,

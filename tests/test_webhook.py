@@ -112,6 +112,9 @@ OUTAGE_S = 6.0  # several retries with backoff; `steadyeye bench webhook` measur
 
 @pytest.fixture
 def webhook_service(stack, endpoint) -> Iterator[int]:
+    """The webhook service, caught up with the alerts earlier tests published (delivered to an
+    endpoint that is up), so that it is ready."""
+    endpoint.up()
     stack.start_service("webhook", env={"STEADYEYE_WEBHOOK_URL": endpoint.url})
     try:
         stack.wait_ready("webhook")
@@ -124,7 +127,8 @@ def webhook_service(stack, endpoint) -> Iterator[int]:
 def test_a_dead_endpoint_delays_no_alert_and_each_is_delivered_once_in_order_after_it_returns(
     pipeline, endpoint, webhook_service
 ):
-    for camera_id in CAMERAS:  # the endpoint is down (nothing listens on its port)
+    endpoint.down()  # nothing listens on its port
+    for camera_id in CAMERAS:
         replay(pipeline, camera_id)
     topic = {c: pipeline.read_messages(pipeline.topics.alerts, Alert, c, 3) for c in CAMERAS}
     assert all(len(alerts) == 3 for alerts in topic.values()), topic  # published meanwhile
