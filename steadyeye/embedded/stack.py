@@ -250,7 +250,8 @@ class Stack:
         # Ours: ACLs from the start, and no anonymous access (`default` has a password).
         self._redis_admin_password = secrets.token_urlsafe(24)
         acl_file = self.workdir / "redis-users.acl"
-        acl_file.touch(mode=0o600)
+        acl_file.touch()
+        acl_file.chmod(0o600)
         acl_file.write_text(redis_acl.acl_file(passwords, self._redis_admin_password))
         port = free_port()
         self._spawn(
