@@ -34,6 +34,7 @@ from services.core.settings import (  # noqa: E402
 from services.inference.settings import InferenceSettings  # noqa: E402
 from services.ingest.cameras import Camera  # noqa: E402
 from services.ingest.settings import IngestSettings  # noqa: E402
+from services.monitor.settings import MonitorSettings  # noqa: E402
 from services.preprocess.settings import PreprocessSettings  # noqa: E402
 from services.tracking.settings import TrackingSettings  # noqa: E402
 from services.webhook.settings import WebhookSettings  # noqa: E402
@@ -58,6 +59,7 @@ CHART_MANAGED = {
     "preprocess": SERVICE_MANAGED | {"triton_url", "model_name"},
     "inference": SERVICE_MANAGED | {"triton_url", "model_name"},
     "tracking": SERVICE_MANAGED,
+    "monitor": SERVICE_MANAGED,
     "alert": SERVICE_MANAGED | {"rules_file"},
     "webhook": SERVICE_MANAGED | {"url"},
 }
@@ -69,6 +71,7 @@ SETTINGS = {
     "preprocess": PreprocessSettings,
     "inference": InferenceSettings,
     "tracking": TrackingSettings,
+    "monitor": MonitorSettings,
     "alert": AlertSettings,
     "webhook": WebhookSettings,
 }
@@ -106,7 +109,7 @@ NAME: Schema = {
     "maxLength": 253,
 }
 TOPIC: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,249}$"}
-TOPIC_KEYS = ("frames", "ready", "detections", "tracks", "alerts", "deadletter")
+TOPIC_KEYS = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter")
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Schema:
@@ -516,6 +519,7 @@ def build() -> Schema:
         "preprocess": service("preprocess", {}),
         "inference": service("inference", {}),
         "tracking": service("tracking", {}),
+        "monitor": service("monitor", {}),
         "alert": service(
             "alert",
             {

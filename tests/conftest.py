@@ -65,6 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "STEADYEYE_STACK_REDIS": "own",  # a fresh Redis: no tracker or alert state from before
+        "STEADYEYE_MONITOR_WARMUP_FRAMES": "60",  # tests/test_monitor_service.py
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracing_env.items():

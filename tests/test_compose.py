@@ -95,13 +95,15 @@ def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) 
     from services.core.settings import KafkaSettings, RedisSettings, TopicSettings, load
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
+    from services.monitor.settings import MonitorSettings
     from services.preprocess.settings import PreprocessSettings
     from services.tracking.settings import TrackingSettings
     from services.webhook.settings import WebhookSettings
 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
-               "alert": AlertSettings, "webhook": WebhookSettings}  # fmt: skip
+               "monitor": MonitorSettings, "alert": AlertSettings,
+               "webhook": WebhookSettings}  # fmt: skip
     services = steadyeye_services(compose)
     assert services, "no Steadyeye service in compose.yaml"
     for name, spec in services.items():
@@ -165,7 +167,7 @@ def test_topics_are_the_charts(compose: dict[str, Any]) -> None:
     assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) >= 4 * 1024 * 1024  # max_request_size default
 
 
-REDIS_USERS = {"ingest", "preprocess", "inference", "tracking", "alert"}
+REDIS_USERS = {"ingest", "preprocess", "inference", "tracking", "monitor", "alert"}
 
 
 def test_each_service_connects_to_redis_as_its_own_user(compose: dict[str, Any]) -> None:

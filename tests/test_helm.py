@@ -45,10 +45,10 @@ NAMESPACE = "vision"
 K8S_VERSIONS = ("1.25.0", "1.30.0", "latest")
 # The pipeline's services, on in every ci set; webhook runs only where its URL Secret is named
 # (gpu-production).
-SERVICES = ("ingest", "preprocess", "inference", "tracking", "alert")
+SERVICES = ("ingest", "preprocess", "inference", "tracking", "monitor", "alert")
 ALL_SERVICES = (*SERVICES, "webhook")
 INPUT_TOPIC = {"preprocess": "frames", "inference": "ready", "tracking": "detections",
-               "alert": "tracks"}  # fmt: skip
+               "monitor": "detections", "alert": "tracks"}  # fmt: skip
 # Custom resources the chart may render; kubernetes-validate has no schema for them, so their
 # structure is asserted below instead.
 CUSTOM_KINDS = {
@@ -866,13 +866,15 @@ def test_rendered_environment_passes_the_services_settings_validation(
     )
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
+    from services.monitor.settings import MonitorSettings
     from services.preprocess.settings import PreprocessSettings
     from services.tracking.settings import TrackingSettings
     from services.webhook.settings import WebhookSettings
 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
-               "alert": AlertSettings, "webhook": WebhookSettings}  # fmt: skip
+               "monitor": MonitorSettings, "alert": AlertSettings,
+               "webhook": WebhookSettings}  # fmt: skip
     objects = render(helm_bin, values)
     deployments = by_kind(objects, "Deployment")
     for name in [s for s in ALL_SERVICES if fullname(s) in deployments]:
@@ -895,6 +897,7 @@ def test_chart_settings_cover_the_services_settings() -> None:
     from services.core.settings import ClaimCheckSettings, KafkaSettings, RedisSettings
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
+    from services.monitor.settings import MonitorSettings
     from services.preprocess.settings import PreprocessSettings
     from services.tracking.settings import TrackingSettings
     from services.webhook.settings import WebhookSettings
@@ -910,6 +913,7 @@ def test_chart_settings_cover_the_services_settings() -> None:
         ("preprocess", PreprocessSettings): base | {"triton_url", "model_name"},
         ("inference", InferenceSettings): base | {"triton_url", "model_name"},
         ("tracking", TrackingSettings): base,
+        ("monitor", MonitorSettings): base,
         ("alert", AlertSettings): base | {"rules_file"},
         ("webhook", WebhookSettings): base | {"url"},
     }  # fmt: skip
@@ -966,7 +970,7 @@ def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     lines = script.split("<<'TOPICS'\n", 1)[1].split("\nTOPICS", 1)[0].splitlines()
     topics = {line.split()[0]: line.split() for line in lines}
-    names = ("frames", "ready", "detections", "tracks", "alerts", "deadletter")
+    names = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter")
     assert set(topics) == {f"steadyeye.{t}.v1" for t in names}
     _, partitions, replication, configs = topics["steadyeye.frames.v1"]
     assert (partitions, replication) == ("12", "3")
@@ -1013,7 +1017,7 @@ def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path)
     assert "--alter --topic steadyeye.ready.v1" not in log  # 8 > 6: never shrunk
     assert "--entity-name steadyeye.ready.v1 --add-config" in log
     create = [line for line in log.splitlines() if "--create" in line]
-    assert len(create) == 4 and all("--partitions 6 --replication-factor 3" in c for c in create)
+    assert len(create) == 5 and all("--partitions 6 --replication-factor 3" in c for c in create)
     assert all("--config retention.ms=" in c and "max.message.bytes" in c for c in create)
     props = (tmp_path / "seen.properties").read_text()
     assert "security.protocol=SASL_SSL" in props and "sasl.mechanism=SCRAM-SHA-512" in props
@@ -1057,8 +1061,8 @@ def test_hpa_and_pdbs_in_gpu_production(helm_bin: Path) -> None:
         assert hpa["spec"]["scaleTargetRef"]["name"] == name
         assert "replicas" not in deployments[name]["spec"], "the HPA owns replicas"
     pdbs = by_kind(objects, "PodDisruptionBudget")
-    assert set(pdbs) == {fullname(s) for s in ("preprocess", "inference", "tracking", "alert",
-                                                "webhook", "triton")}  # fmt: skip
+    assert set(pdbs) == {fullname(s) for s in ("preprocess", "inference", "tracking", "monitor",
+                                                "alert", "webhook", "triton")}  # fmt: skip
     ingest = deployments[fullname("ingest")]["spec"]
     assert ingest["replicas"] == 1 and ingest["strategy"]["type"] == "Recreate"
 

@@ -30,6 +30,8 @@ ALLOWED = {
                   ("UNLINK", "steadyeye:ready:cam-1:0:0123abcd")],
     "tracking": [("SET", "steadyeye:state:tracker:cam-1", "{}", "EX", "5"),
                  ("GET", "steadyeye:state:tracker:cam-1")],
+    "monitor": [("SET", "steadyeye:state:monitor:cam-1", "{}", "EX", "5"),
+                ("GET", "steadyeye:state:monitor:cam-1")],
     "alert": [("MGET", "steadyeye:frame:cam-1:0"), ("EXISTS", "steadyeye:alert:sent:a"),
               ("HGETALL", "steadyeye:alert:last_seen"),
               ("SET", "steadyeye:snapshot:a.jpg", "jpg", "EX", "5")],
@@ -40,6 +42,7 @@ REFUSED = {
                    ("UNLINK", "steadyeye:ready:cam-1:0:0123abcd")],
     "inference": [("MGET", "steadyeye:frame:cam-1:0"), ("UNLINK", "steadyeye:frame:cam-1:0")],
     "tracking": [("MGET", "steadyeye:frame:cam-1:0"), ("GET", "steadyeye:state:alert:cam-1")],
+    "monitor": [("GET", "steadyeye:state:tracker:cam-1"), ("MGET", "steadyeye:frame:cam-1:0")],
     "alert": [("SET", "steadyeye:frame:cam-1:0", "px"), ("GET", "steadyeye:state:tracker:c"),
               ("UNLINK", "steadyeye:frame:cam-1:0")],
 }  # fmt: skip

@@ -24,6 +24,8 @@ RULES: dict[str, str] = {
     # reads tensors and deletes them once committed
     "inference": "~steadyeye:ready:* +mget +unlink",
     "tracking": "~steadyeye:state:tracker:* +get +set",
+    # per-camera reference and test state
+    "monitor": "~steadyeye:state:monitor:* +get +set",
     # reads frames for snapshots; engine state, sent-alert records, last-seen times, snapshots
     "alert": (
         "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* "

@@ -110,6 +110,7 @@ class TopicSettings(Group):
     detections: str = "steadyeye.detections.v1"
     tracks: str = "steadyeye.tracks.v1"
     alerts: str = "steadyeye.alerts.v1"
+    drift: str = "steadyeye.drift.v1"
     deadletter: str = "steadyeye.deadletter.v1"
     partitions: int = Field(4, ge=1)
 

@@ -41,7 +41,7 @@ from steadyeye.embedded.process import ManagedProcess
 log = logging.getLogger(__name__)
 # Consumers, in pipeline order. ingest joins when there is a cameras file, alert when there
 # is a rules file, webhook when STEADYEYE_WEBHOOK_URL is set.
-PIPELINE = ("preprocess", "inference", "tracking")
+PIPELINE = ("preprocess", "inference", "tracking", "monitor")
 TRITON_CLIENTS = ("preprocess", "inference")
 
 
@@ -353,6 +353,7 @@ class Stack:
             self.topics.detections,
             self.topics.tracks,
             self.topics.alerts,
+            self.topics.drift,
             self.topics.deadletter,
         ]
         try:
@@ -442,6 +443,7 @@ class Stack:
             "preprocess",
             "inference",
             "tracking",
+            "monitor",
             "alert",
             "webhook",
             "triton",

@@ -1,10 +1,11 @@
 {{/*
 The services, in pipeline order; each runs `python -m services.<name>` and consumes its input
-topic in the consumer group "steadyeye-<name>" (ingest reads cameras, not a topic). webhook
-delivers alerts over HTTP and runs only when its URL Secret is named.
+topic in the consumer group "steadyeye-<name>" (ingest reads cameras, not a topic). monitor
+reads the detections beside tracking and writes drift events. webhook delivers alerts over HTTP
+and runs only when its URL Secret is named.
 */}}
 {{- define "steadyeye.services" -}}
-ingest preprocess inference tracking alert webhook
+ingest preprocess inference tracking monitor alert webhook
 {{- end }}
 
 {{/* The services that run with these values, in pipeline order. */}}
@@ -24,7 +25,7 @@ ingest preprocess inference tracking alert webhook
 {{- end }}
 
 {{- define "steadyeye.inputTopicKey" -}}
-{{- get (dict "preprocess" "frames" "inference" "ready" "tracking" "detections" "alert" "tracks" "webhook" "alerts") . -}}
+{{- get (dict "preprocess" "frames" "inference" "ready" "tracking" "detections" "monitor" "detections" "alert" "tracks" "webhook" "alerts") . -}}
 {{- end }}
 
 {{/* Chart name, truncated to 63 characters (a DNS label). */}}
@@ -169,7 +170,7 @@ Least privilege in Redis: each service that uses Redis connects as its own ACL u
 (webhook uses no Redis), in the order of services/core/redis_acl.py.
 */}}
 {{- define "steadyeye.redisUsers" -}}
-ingest preprocess inference tracking alert
+ingest preprocess inference tracking monitor alert
 {{- end }}
 
 {{/*
@@ -184,6 +185,7 @@ a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
   "preprocess" "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set"
   "inference" "~steadyeye:ready:* +mget +unlink"
   "tracking" "~steadyeye:state:tracker:* +get +set"
+  "monitor" "~steadyeye:state:monitor:* +get +set"
   "alert" "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* ~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"
 }}
 {{- printf "%s %s" $base (get $rules .) }}

@@ -1,0 +1,55 @@
+"""The monitor service in the running pipeline: a camera's reference is learned from its first
+frames, a covered lens opens a drift episode on steadyeye.drift.v1 naming the signals that
+moved, and the camera's state is kept in Redis under the monitor's own namespace."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from steadyeye.v1.drift_pb2 import DriftEvent, DriftState
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.stack
+WARMUP = 60  # STEADYEYE_MONITOR_WARMUP_FRAMES of the test stack (tests/conftest.py)
+COVERED = 40
+
+
+@pytest.fixture(scope="module")
+def footage(vtest_avi) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(vtest_avi))
+    frames = [capture.read()[1] for _ in range(WARMUP + 20)]
+    capture.release()
+    return frames
+
+
+def test_a_covered_lens_opens_a_drift_episode_naming_what_moved(stack, pipeline, camera_id,
+                                                                 footage):  # fmt: skip
+    for frame_id, image in enumerate(footage):  # the warm-up, then normal frames
+        pipeline.send_frame(camera_id, frame_id, image)
+    covered = np.full_like(footage[0], 35)
+    for frame_id in range(len(footage), len(footage) + COVERED):
+        pipeline.send_frame(camera_id, frame_id, covered)
+
+    [event] = pipeline.read_messages(pipeline.topics.drift, DriftEvent, camera_id, 1, 90)
+
+    assert event.state == DriftState.DRIFT_STATE_STARTED
+    assert len(footage) < event.ref.frame_id <= len(footage) + 20
+    moved = {s.name for s in event.signals}
+    assert {"brightness", "flat_cell_share"} <= moved, moved
+    assert all(s.statistic > s.threshold for s in event.signals)
+    assert event.reference_id.startswith(f"{camera_id}@{WARMUP - 1}/")
+
+    def saved_episode() -> int | None:  # saved after the event is flushed, before the commit
+        state = pipeline.redis.get(f"steadyeye:state:monitor:{camera_id}")
+        return json.loads(state)["episode_start"] if state else None
+
+    assert wait_for(lambda: saved_episode() == event.ref.frame_id, 10), saved_episode()
+    port = stack.service_ports["monitor"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert f'steadyeye_drift_active{{camera="{camera_id}"}} 1.0' in metrics
