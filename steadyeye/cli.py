@@ -318,6 +318,39 @@ def bench_webhook_command(source: str | None, outage_s: float, before_s: float) 
     click.echo(json.dumps(result, indent=2))
 
 
+@bench.command("drift")
+@click.option(
+    "--stream",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The video to monitor (one camera, fast pace).",
+)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Learn the reference from this video, played first, instead of the stream's start.",
+)
+@click.option("--warmup-frames", default=500, show_default=True, type=click.IntRange(min=50))
+@click.option("--change-at-frame", type=click.IntRange(min=0), help="Where the stream changes.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
+def bench_drift_command(
+    stream: Path,
+    reference: Path | None,
+    warmup_frames: int,
+    change_at_frame: int | None,
+    as_json: bool,
+) -> None:
+    """Drift episodes on a video through the pipeline: alarms, false alarms, delay (JSON)."""
+    from steadyeye.bench.drift import bench_drift
+
+    console = Console(stderr=True, quiet=as_json)
+    try:
+        result = bench_drift(stream, reference, warmup_frames, change_at_frame, console)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
 @bench.command("tracking")
 @click.option(
     "--mot",

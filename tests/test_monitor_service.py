@@ -5,6 +5,7 @@ moved, and the camera's state is kept in Redis under the monitor's own namespace
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 
 import cv2
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from steadyeye.v1.drift_pb2 import DriftEvent, DriftState
-from tests.conftest import wait_for
+from tests.conftest import readyz, wait_for
 
 pytestmark = pytest.mark.stack
 WARMUP = 60  # STEADYEYE_MONITOR_WARMUP_FRAMES of the test stack (tests/conftest.py)
@@ -53,3 +54,43 @@ def test_a_covered_lens_opens_a_drift_episode_naming_what_moved(stack, pipeline,
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         metrics = response.read().decode()
     assert f'steadyeye_drift_active{{camera="{camera_id}"}} 1.0' in metrics
+
+
+def kill_and_wait_back(stack) -> None:
+    """kill -9; the stack's supervisor restarts the process, which must rejoin its group."""
+    process = stack.processes["monitor"]
+    old_pid = process.pid
+    process.signal(signal.SIGKILL)
+    port = stack.service_ports["monitor"]
+    back = wait_for(lambda: process.pid != old_pid and readyz(port) == 200, 60, 0.1)
+    assert back, f"monitor did not come back:\n{process.tail()}"
+
+
+@pytest.mark.chaos
+def test_a_monitor_killed_mid_stream_keeps_its_reference_and_its_open_episode(
+    stack, pipeline, camera_id, footage
+):
+    def saved() -> dict:
+        state = pipeline.redis.get(f"steadyeye:state:monitor:{camera_id}")
+        return json.loads(state) if state else {}
+
+    for frame_id, image in enumerate(footage):
+        pipeline.send_frame(camera_id, frame_id, image)
+    assert wait_for(lambda: saved().get("last_frame_id") == len(footage) - 1, 60)
+    reference = saved()["reference"]["id"]
+
+    kill_and_wait_back(stack)  # between the warm-up and the change: the reference must stay
+    covered = np.full_like(footage[0], 35)
+    end = len(footage) + COVERED
+    for frame_id in range(len(footage), end):
+        pipeline.send_frame(camera_id, frame_id, covered)
+    [event] = pipeline.read_messages(pipeline.topics.drift, DriftEvent, camera_id, 1, 90)
+    assert event.reference_id == reference  # not learned again from the covered frames
+    assert wait_for(lambda: saved().get("last_frame_id") == end - 1, 60)
+
+    kill_and_wait_back(stack)  # during the episode: it must stay open, not start again
+    for frame_id in range(end, end + COVERED):
+        pipeline.send_frame(camera_id, frame_id, covered)
+    assert wait_for(lambda: saved().get("last_frame_id") == end + COVERED - 1, 60)
+    events = pipeline.read_messages(pipeline.topics.drift, DriftEvent, camera_id, 2, 5)
+    assert [e.event_id for e in events] == [event.event_id], events
