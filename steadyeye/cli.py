@@ -15,6 +15,7 @@ from rich.console import Console
 
 from services.core.errors import ConfigError
 from services.core.settings import load
+from steadyeye.monitor_commands import monitor
 
 DEMO_RULES = Path(__file__).resolve().parents[1] / "examples" / "demo-rules.yaml"
 
@@ -156,7 +157,12 @@ def model() -> None:
     show_default=True,
     help="python: embedded Triton; onnxruntime/tensorrt: NVIDIA's Triton image.",
 )
-@click.option("--score-threshold", default=0.25, show_default=True)
+@click.option(
+    "--score-threshold",
+    default=0.1,
+    show_default=True,
+    help="The lowest score the model returns; inference serves >= its MIN_SCORE (0.25).",
+)
 @click.option("--iou-threshold", default=0.45, show_default=True)
 @click.option("--max-detections", default=100, show_default=True)
 @click.option("--max-batch-size", default=8, show_default=True)
@@ -216,15 +222,51 @@ def bench() -> None:
 @click.option("--source", help="Video file (default: the sample clip).")
 @click.option("--frames", default=300, show_default=True)
 @click.option("--in-flight", default=8, show_default=True, help="Concurrent Triton requests.")
-def bench_pipeline_command(source: str | None, frames: int, in_flight: int) -> None:
+@click.option(
+    "--compare-monitor",
+    is_flag=True,
+    help="Instead: the pipeline without the drift monitor, then with it, in one run.",
+)
+@click.option(
+    "--monitor-warmup-frames",
+    type=click.IntRange(min=50),
+    help="With --compare-monitor: the monitor's warm-up (default: a third of the frames).",
+)
+@click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --compare-monitor: runs of each, the order alternating.",
+)
+@click.option(
+    "--monitor-pinned",
+    is_flag=True,
+    help="With --compare-monitor: the monitor starts with a reference learned beforehand "
+    "from the clip's first --monitor-warmup-frames: no warm-up or calibration in the runs.",
+)
+def bench_pipeline_command(
+    source: str | None,
+    frames: int,
+    in_flight: int,
+    compare_monitor: bool,
+    monitor_warmup_frames: int | None,
+    rounds: int,
+    monitor_pinned: bool,
+) -> None:
     """Baseline script vs model alone vs the whole pipeline, on the same frames (JSON)."""
     from steadyeye.assets import MediaSettings, media_file
-    from steadyeye.bench.pipeline import bench_pipeline
+    from steadyeye.bench.pipeline import bench_monitor_overhead, bench_pipeline
 
     console = Console(stderr=True)
     try:
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
-        result = bench_pipeline(source, frames, console, in_flight)
+        if compare_monitor:
+            result = bench_monitor_overhead(
+                source, frames, console, monitor_warmup_frames, rounds, monitor_pinned
+            )
+        else:
+            result = bench_pipeline(source, frames, console, in_flight)
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(result, indent=2))
@@ -332,12 +374,18 @@ def bench_webhook_command(source: str | None, outage_s: float, before_s: float) 
 )
 @click.option("--warmup-frames", default=500, show_default=True, type=click.IntRange(min=50))
 @click.option("--change-at-frame", type=click.IntRange(min=0), help="Where the stream changes.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw the camera's signals over time, the change and the alarms into this PNG.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
 def bench_drift_command(
     stream: Path,
     reference: Path | None,
     warmup_frames: int,
     change_at_frame: int | None,
+    plot: Path | None,
     as_json: bool,
 ) -> None:
     """Drift episodes on a video through the pipeline: alarms, false alarms, delay (JSON)."""
@@ -345,7 +393,7 @@ def bench_drift_command(
 
     console = Console(stderr=True, quiet=as_json)
     try:
-        result = bench_drift(stream, reference, warmup_frames, change_at_frame, console)
+        result = bench_drift(stream, reference, warmup_frames, change_at_frame, console, plot)
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(result, indent=None if as_json else 2))
@@ -370,6 +418,40 @@ def bench_tracking_command(mot_dir: Path, out: Path | None) -> None:
 
     click.echo(json.dumps(bench_tracking(mot_dir, out), indent=2))
 
+
+@bench.command("monitor")
+@click.option("--source", help="Video file, looped (default: the sample clip).")
+@click.option("--cameras", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--frames", default=1000, show_default=True, help="Frames per camera.")
+@click.option(
+    "--warmup-frames",
+    type=click.IntRange(min=50),
+    help="The monitor's warm-up (default: STEADYEYE_MONITOR_WARMUP_FRAMES, 500).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
+def bench_monitor_command(
+    source: str | None, cameras: int, frames: int, warmup_frames: int | None, as_json: bool
+) -> None:
+    """The drift monitor's CPU per frame and memory per camera vs the quality meter and the
+    model on the same frames; state in the Redis at STEADYEYE_REDIS_URL (JSON)."""
+    import redis
+
+    from services.core.claimcheck import connect
+    from services.core.settings import RedisSettings
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.monitor import bench_monitor
+
+    console = Console(stderr=True, quiet=as_json)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        client = connect(load(RedisSettings))
+        result = bench_monitor(source, frames, cameras, console, client, warmup_frames)
+    except (ConfigError, RuntimeError, redis.RedisError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+main.add_command(monitor)
 
 if __name__ == "__main__":
     main()

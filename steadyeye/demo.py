@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from steadyeye.embedded.stack import Stack
 from steadyeye.tally import Tally, TopicReader
-from steadyeye.v1.alerts_pb2 import Alert, Severity
+from steadyeye.v1.alerts_pb2 import Alert, AlertState, Severity
 
 CAMERA_ID = "demo"
 
@@ -87,8 +87,9 @@ def _follow(
 def _print_alert(progress: Progress, alert: Alert) -> None:
     severity = Severity.Name(alert.severity).removeprefix("SEVERITY_").lower()
     tracks = ",".join(map(str, alert.track_ids)) or "-"
+    what = "resolved" if alert.state == AlertState.ALERT_STATE_RESOLVED else "alert"
     progress.console.print(
-        f"[yellow]alert[/yellow] {alert.rule_id} ({severity}) frame {alert.ref.frame_id} "
+        f"[yellow]{what}[/yellow] {alert.rule_id} ({severity}) frame {alert.ref.frame_id} "
         f"tracks {tracks}: {alert.message}"
     )
 

@@ -11,7 +11,7 @@ import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
 from services.core.messages import decode
-from steadyeye.v1.alerts_pb2 import Alert
+from steadyeye.v1.alerts_pb2 import Alert, AlertState
 from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.frames_pb2 import Frame
 from steadyeye.v1.tracks_pb2 import Tracks, TrackState
@@ -99,7 +99,14 @@ class Tally:
             "latency_ms": self.percentiles(),
             "tracks_started": len(self.tracks_started),
             "tracks_ended": len(self.tracks_ended),
-            "alerts_by_rule": dict(Counter(a.rule_id for a in self.alerts.values()).most_common()),
+            "alerts_by_rule": dict(
+                # A drift episode's resolution is not a second alert of its rule.
+                Counter(
+                    a.rule_id
+                    for a in self.alerts.values()
+                    if a.state != AlertState.ALERT_STATE_RESOLVED
+                ).most_common()
+            ),
             "fps": round(self.fps, 1),
         }
 

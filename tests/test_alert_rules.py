@@ -3,6 +3,7 @@ same input always gives the same alerts (ids included), also across a snapshot a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 
 from services.alert.rules import (
     AlertEngine,
+    DriftObservation,
     FrameObservation,
     RuleFileError,
     RuleSet,
+    SignalObs,
     TrackObs,
     alert_id,
     load_rules,
@@ -305,8 +308,77 @@ def test_silence_id_is_the_same_from_any_replica() -> None:
     assert len(a) == 1 and a[0].alert_id == b[0].alert_id and a[0].first_seen == 100.0
 
 
+# --- drift ---------------------------------------------------------------------------------
+DARK = SignalObs("brightness", statistic=312.4, threshold=95.12, value=31.2, reference=118.5)
+MOVED = SignalObs("thumb_dist", statistic=140.0, threshold=88.0, value=0.41, reference=0.0)
+
+
+def drift(started: bool, *signals: SignalObs, event: str = "ep-1") -> DriftObservation:
+    frame_id = 40 if started else 95
+    return DriftObservation(
+        CAM, event, started, frame_id, 1000.0 + frame_id / FPS, signals, ("contrast",), 40
+    )
+
+
+@pytest.mark.parametrize(
+    ("only", "moved", "fires"),
+    [
+        pytest.param(None, [DARK], True, id="any-signal"),
+        pytest.param(None, [], True, id="any-signal-even-unnamed"),
+        pytest.param(["brightness"], [DARK, MOVED], True, id="one-of-several-moved"),
+        pytest.param(["brightness", "thumb_dist"], [MOVED], True, id="one-of-the-listed"),
+        pytest.param(["brightness"], [MOVED], False, id="another-signal-moved"),
+        pytest.param(["contrast"], [DARK], False, id="only-also-moving"),
+    ],
+)
+def test_drift_fires_when_a_listed_signal_moved(
+    only: list[str] | None, moved: list[SignalObs], fires: bool
+) -> None:
+    rule = {"id": "drift", "type": "drift"} | ({} if only is None else {"signals": only})
+    firings = engine_for(rule).observe_drift(drift(True, *moved))
+    assert [f.rule_id for f in firings] == (["drift"] if fires else [])
+
+
+def test_drift_firing_says_what_moved_and_by_how_much() -> None:
+    rule = {"id": "cam-drift", "type": "drift", "severity": "critical"}
+    [firing] = engine_for(rule).observe_drift(drift(True, DARK, MOVED))
+    assert firing.alert_id == alert_id(CAM, "cam-drift", "drift", "ep-1")
+    assert (firing.severity, firing.track_ids, firing.frame_id) == ("critical", (), 40)
+    assert firing.first_seen == firing.last_seen == 1004.0
+    assert firing.resolvable and not firing.resolves
+    assert firing.message == (
+        "camera drifted from its reference: "
+        "brightness 31.2 vs reference 118.5 (statistic 312.4 > threshold 95.12), "
+        "thumb_dist 0.41 vs reference 0 (statistic 140 > threshold 88); "
+        "also moving: contrast ('cam-drift')"
+    )
+
+
+def test_drift_end_resolves_the_episode_alert() -> None:
+    """Whatever the filter: the ENDED event names no moved signals, and the alert service sends
+    the resolution only if the firing went out."""
+    engine = engine_for({"id": "drift", "type": "drift", "signals": ["thumb_dist"]})
+    [resolution] = engine.observe_drift(drift(False))
+    assert resolution.resolves == alert_id(CAM, "drift", "drift", "ep-1")
+    assert resolution.alert_id not in (resolution.resolves, "")
+    assert not resolution.resolvable and resolution.frame_id == 95
+    assert "drift episode from frame 40 is over" in resolution.message
+
+
+def test_drift_events_are_deterministic_and_change_no_state() -> None:
+    engine, other = engine_for(*ALL_RULES, DRIFT), engine_for(*ALL_RULES, DRIFT)
+    before = engine.to_state(CAM)
+    first = engine.observe_drift(drift(True, DARK))
+    assert engine.observe_drift(drift(True, DARK)) == first  # a replay: same id, deduped later
+    assert other.observe_drift(drift(True, DARK)) == first  # any replica
+    assert engine.observe_drift(drift(True, DARK, event="ep-2"))[0].alert_id != first[0].alert_id
+    assert engine.to_state(CAM) == before
+    assert engine.observe_drift(dataclasses.replace(drift(True, DARK), camera_id="other")) == []
+
+
 # --- delivery, determinism, snapshots ------------------------------------------------------
 ALL_RULES = [ZONE, LINE, CROWD, TRUCKS, BLIND, SILENT]
+DRIFT = {"id": "drift", "type": "drift", "signals": ["brightness"]}
 
 
 def mixed_frames(n: int = 80) -> list[FrameObservation]:
@@ -452,6 +524,33 @@ OK_RULE = "      - {id: a, type: zone_intrusion, polygon: [[0, 0], [10, 0], [10,
             id="duplicate-camera",
         ),
         pytest.param(
+            OK_RULE + "      - {id: b, type: drift, signals: [brightnes]}\n",
+            6,
+            "cameras.demo.rules[1].signals[0]: unknown drift signal 'brightnes' "
+            "(did you mean 'brightness'?)",
+            id="misspelled-drift-signal",
+        ),
+        pytest.param(
+            OK_RULE + "      - id: b\n        type: drift\n        signals:\n"
+            "          - thumb_dist\n          - fog\n",
+            10,
+            "cameras.demo.rules[1].signals[1]: unknown drift signal 'fog' (expected one of "
+            "brightness, contrast,",
+            id="unknown-drift-signal",
+        ),
+        pytest.param(
+            OK_RULE + "      - {id: b, type: drift, signal: [brightness]}\n",
+            6,
+            "cameras.demo.rules[1].signal: unknown key 'signal' (did you mean 'signals'?)",
+            id="misspelled-drift-key",
+        ),
+        pytest.param(
+            OK_RULE + "      - {id: b, type: drift, signals: []}\n",
+            6,
+            "cameras.demo.rules[1].signals: an empty list matches nothing",
+            id="no-drift-signals",
+        ),
+        pytest.param(
             OK_RULE + "      - {id: b, type: camera_silent, after_s: -1, severity: urgent}\n",
             6,
             "cameras.demo.rules[1].after_s: Input should be greater than 0",
@@ -496,6 +595,7 @@ def test_demo_rules_load_and_run() -> None:
         "occupancy",
         "camera_silent",
         "input_quality",
+        "drift",
     }
     engine = AlertEngine(ruleset)
     obs = FrameObservation("demo", 1, 0.0, (TrackObs(1, "person", (100, 300, 130, 400), 0.9),))

@@ -16,8 +16,9 @@ from services.core.errors import PoisonMessage, TransientError
 from services.core.handler import Handler
 from services.core.health import Health
 from services.core.loop import ConsumerLoop
-from services.core.messages import Output, schema_headers
+from services.core.messages import Output, header, schema_headers
 from steadyeye.v1.common_pb2 import FrameRef
+from steadyeye.v1.drift_pb2 import DriftEvent
 from steadyeye.v1.tracks_pb2 import Tracks
 
 TP = TopicPartition("in", 0)
@@ -68,12 +69,15 @@ class _Sent:
 
 
 class StubProducer:
-    """Acknowledges everything, except that the first `failures` flushes time out."""
+    """Acknowledges everything, except that the first `failures` flushes time out; remembers
+    what was sent as (topic, headers)."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
+        self.sent: list[tuple[str, list]] = []
 
-    def send(self, topic: str, **_: object) -> _Sent:
+    def send(self, topic: str, headers: list | None = None, **_: object) -> _Sent:
+        self.sent.append((topic, headers or []))
         return _Sent()
 
     def flush(self, timeout: float | None = None) -> None:
@@ -181,3 +185,84 @@ def test_watchdog_calls_the_loop_stalled_only_when_input_waits(
     loop.stop()
     thread.join(timeout=5)
     assert ("no progress" in why) is not ready, (case, why)
+
+
+class TwoTopicConsumer(StubConsumer):
+    """One scripted batch over several partitions, then stops the loop at its next poll (the
+    batch is committed by then); commits remembered per partition."""
+
+    def __init__(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        super().__init__([], highwater=None)
+        self._batch = batch
+        self.committed: dict[TopicPartition, int] = {}
+        self.drained = lambda: None
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        batch, self._batch = self._batch, {}
+        if not batch:
+            self.drained()
+        return batch
+
+    def commit(self, offsets: dict) -> None:
+        self.committed.update({tp: meta.offset for tp, meta in offsets.items()})
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.committed)
+
+
+class TypeRecorder(Handler):
+    """A handler of two topics: tells its messages apart by type, as the alert service does."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def handle(self, message: Tracks | DriftEvent) -> list[Output]:
+        self.seen.append((type(message).__name__, message.ref.frame_id))
+        return []
+
+
+def record_on(topic: str, offset: int, message: Tracks | DriftEvent) -> ConsumerRecord:
+    value = message.SerializeToString()
+    return ConsumerRecord(
+        topic, 0, -1, offset, 0, 0, b"cam", value, schema_headers(message), None, 3, len(value), 0
+    )  # fmt: skip
+
+
+def test_a_service_of_two_topics_decodes_each_record_by_its_topic() -> None:
+    """Each topic's records decode to that topic's type; a record of another schema on a topic,
+    or a record of a topic the service does not read, is dead-lettered with the reason and
+    committed, and the rest carry on."""
+    tracks = Tracks(ref=FrameRef(camera_id="cam", frame_id=1))
+    drift = DriftEvent(event_id="e", ref=FrameRef(camera_id="cam", frame_id=2))
+    batch = {
+        TopicPartition("tracks", 0): [
+            record_on("tracks", 0, tracks),
+            record_on("tracks", 1, drift),  # another topic's schema
+        ],
+        TopicPartition("drift", 0): [record_on("drift", 0, drift)],  # the drift topic's type
+        TopicPartition("other", 0): [record_on("other", 0, tracks)],  # not a subscribed topic
+    }  # fmt: skip
+    consumer, producer, handler = TwoTopicConsumer(batch), StubProducer(), TypeRecorder()
+    loop = ConsumerLoop(
+        "test", handler, consumer, producer, "dlq", Health(60), 32,
+        inputs={"tracks": Tracks, "drift": DriftEvent},
+    )  # fmt: skip
+    consumer.drained = loop.stop
+    loop.run()
+
+    assert handler.seen == [("Tracks", 1), ("DriftEvent", 2)]
+    reasons = {
+        header(headers, "x-deadletter-source").decode(): header(headers, "x-deadletter-reason")
+        for topic, headers in producer.sent
+        if topic == "dlq"
+    }
+    assert reasons == {
+        "tracks/0/1": b"unknown schema 'steadyeye.v1.DriftEvent': this service reads "
+        b"steadyeye.v1.Tracks",
+        "other/0/0": b"unexpected topic 'other': this service reads drift, tracks",
+    }
+    assert consumer.committed == {
+        TopicPartition("tracks", 0): 2,
+        TopicPartition("drift", 0): 1,
+        TopicPartition("other", 0): 1,
+    }

@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError, Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.alert.handler import to_observation
+from services.alert.handler import to_drift, to_observation
 from services.alert.rules import AlertEngine, RuleFileError, load_rules, parse_rules
 from services.alert.rules.models import RULE_TYPES
 from services.contract import ModelContract
@@ -52,6 +52,7 @@ from services.tracking.handler import TrackingHandler
 from services.tracking.tracker import TrackerConfig
 from steadyeye.v1.common_pb2 import BoundingBox, ClaimCheck, FrameQuality, FrameRef, Payload
 from steadyeye.v1.detections_pb2 import Detection, Detections, ModelRef
+from steadyeye.v1.drift_pb2 import DriftEvent, SignalDrift
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding, ReadyFrame
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
 
@@ -882,6 +883,41 @@ def test_any_tracks_record_becomes_an_observation_or_is_poison(ruleset, messages
             observation = to_observation(decoded)
             rejected_with_reason(lambda observation=observation: engine.observe(observation))
     engine.to_state("rules-a")
+
+
+@st.composite
+def drift_events(draw: st.DrawFn) -> DriftEvent:
+    ref = draw(refs())
+    ref.camera_id = draw(st.sampled_from(["drift-any", "drift-some"]))  # cameras with drift rules
+    signal = st.builds(
+        SignalDrift,
+        name=st.sampled_from(["brightness", "thumb_dist", "edge_dist"]) | st.text(max_size=8),
+        statistic=coordinate,
+        threshold=coordinate,
+        value=coordinate,
+        reference=coordinate,
+    )
+    return DriftEvent(
+        event_id=draw(st.text(max_size=20)),
+        state=draw(st.integers(0, 5)),
+        ref=ref,
+        signals=draw(st.lists(signal, max_size=3)),
+        also_moving=draw(st.lists(st.text(max_size=8), max_size=2)),
+        episode_start_frame_id=draw(uint64),
+    )
+
+
+@FUZZ_FEW
+@given(st.lists(drift_events(), min_size=1, max_size=4))
+def test_any_drift_record_becomes_alerts_or_is_poison(ruleset, messages):
+    engine = AlertEngine(ruleset)
+    for message in messages:
+        decoded = rejected_with_reason(lambda message=message: decode(*record(message), DriftEvent))
+        if decoded is None:
+            continue
+        drift = rejected_with_reason(lambda decoded=decoded: to_drift(decoded))
+        if drift is not None:
+            assert all(f.message and f.alert_id for f in engine.observe_drift(drift))
 
 
 # --- The cameras file: services.ingest.cameras.load_cameras ----------------------------------

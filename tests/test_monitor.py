@@ -4,15 +4,14 @@ stream opens none over 2,500 frames. The frame quality comes from preprocess's o
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 import pytest
 
 from services.monitor.camera import CameraMonitor
-from services.monitor.settings import MonitorSettings
+from services.monitor.settings import MonitorSettings, parse_buckets
 from services.preprocess.quality import QualityMeter
+from steadyeye.bench.alterations import ALTERATIONS, other_scene
 from steadyeye.v1.common_pb2 import FrameQuality
 
 SIZE = (416, 312)  # the letterboxed area preprocess measures for the 768x576 clip
@@ -57,54 +56,12 @@ def learned(clip) -> dict:
     return monitor.to_state()
 
 
-def _rotate(image: np.ndarray, degrees: float = 10) -> np.ndarray:
-    h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-
-
-def _zoom(image: np.ndarray, factor: float = 1.5) -> np.ndarray:
-    h, w = image.shape[:2]
-    ch, cw = int(h / factor), int(w / factor)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return cv2.resize(image[top : top + ch, left : left + cw], (w, h))
-
-
-def _jpeg(image: np.ndarray, quality: int = 5) -> np.ndarray:
-    return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 1)
-
-
-def _other_scene(bus: np.ndarray) -> Callable[[np.ndarray, int], np.ndarray]:
-    """Another real scene, alive: a little shake and sensor noise frame to frame."""
-    scene = cv2.resize(bus, (SIZE[0] + 20, SIZE[1] + 20))
-
-    def frame(_: np.ndarray, t: int) -> np.ndarray:
-        dx, dy = t % 7, (t * 3) % 5
-        crop = scene[dy : dy + SIZE[1], dx : dx + SIZE[0]].astype(np.int16)
-        noise = np.random.default_rng(t).integers(-4, 5, crop.shape)
-        return np.clip(crop + noise, 0, 255).astype(np.uint8)
-
-    return frame
-
-
-ALTERATIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "darkened": lambda f, _: (f * 0.4).astype(np.uint8),
-    "blurred": lambda f, _: cv2.GaussianBlur(f, (0, 0), 3),
-    "rotated 10 degrees": lambda f, _: _rotate(f),
-    "zoomed 1.5x": lambda f, _: _zoom(f),
-    "lens covered": lambda f, _: np.full_like(f, 35),
-    "fog": lambda f, _: cv2.addWeighted(f, 0.5, np.full_like(f, 220), 0.5, 0),
-    "heavy JPEG": lambda f, _: _jpeg(f),
-    "mirrored": lambda f, _: f[:, ::-1].copy(),
-}
-
-
 @pytest.mark.parametrize("change", [*ALTERATIONS, "another scene"])
 def test_a_change_in_front_of_the_camera_opens_one_episode_within_100_frames(
     clip, learned, bus_jpg, change
 ):
     qualities, frames, _ = clip
-    alter = ALTERATIONS.get(change) or _other_scene(
+    alter = ALTERATIONS.get(change) or other_scene(
         cv2.imdecode(np.frombuffer(bus_jpg, np.uint8), cv2.IMREAD_COLOR)
     )
     monitor = CameraMonitor.from_state("cam", SETTINGS, learned)
@@ -130,3 +87,71 @@ def test_the_unaltered_stream_opens_no_episode_in_2500_frames(clip, learned):
         assert monitor.observe(t, unaltered(clip, t), MODEL) is None, f"false alarm at {t}"
     headroom = monitor.reference.threshold - monitor.statistic
     assert (headroom > 0).all()
+
+
+def test_each_time_of_day_bucket_has_its_own_reference(clip):
+    """Night (here: the clip's first frames darkened) is normal at night and drift by day."""
+    _, frames, _ = clip
+    meter, monitor = QualityMeter(0.5), CameraMonitor("cam", SETTINGS)
+
+    def run(first: int, count: int, bucket: str, dark: bool) -> list:
+        changes = []
+        for t in range(first, first + count):
+            image = frames[t % len(frames)]
+            image = (image * 0.4).astype(np.uint8) if dark else image
+            change = monitor.observe(t, meter.measure("cam", image), MODEL, bucket=bucket)
+            changes += [change] if change else []
+        return changes
+
+    assert run(0, WARMUP + 100, "day", dark=False) == []
+    assert run(WARMUP + 100, WARMUP + 100, "night", dark=True) == []  # learns the night
+    assert set(monitor.references) == {"day", "night"}
+    assert run(2 * WARMUP + 200, 200, "day", dark=False) == []
+    [change] = run(2 * WARMUP + 400, 50, "day", dark=True)
+    assert change.started and "brightness" in [e.name for e in change.evidence]
+    assert change.reference_id.endswith("/day")
+
+
+@pytest.mark.parametrize(
+    ("buckets", "error"),
+    [
+        ("day=7-19", "cover each hour of the day exactly once"),
+        ("day=7-19,night=18-7", "cover each hour of the day exactly once"),
+        ("day=7,night=19-7", "write it as name=FROM-TO"),
+        ("day=7-19,night=19-31", "hours 0-24"),
+    ],
+)
+def test_time_buckets_that_do_not_split_the_day_are_refused(buckets, error):
+    with pytest.raises(ValueError, match=error):
+        parse_buckets(buckets)
+    assert parse_buckets("day=7-19,night=19-7") == [("day", 7, 19), ("night", 19, 7)]
+
+
+def _open_episode(clip, learned) -> tuple[CameraMonitor, object]:
+    monitor = CameraMonitor.from_state("cam", SETTINGS, learned)
+    _, frames, _ = clip
+    meter, started = QualityMeter(0.5), None
+    for t in range(WARMUP, WARMUP + 20):
+        started = started or monitor.observe(t, meter.measure("cam", frames[0] * 0), MODEL)
+    assert started is not None and started.started
+    return monitor, started
+
+
+@pytest.mark.parametrize(
+    ("decision", "note"),
+    [
+        (lambda m, ref: m.relearn(), "accepted: learning a new reference"),
+        (lambda m, ref: m.pin(ref), "a reference was pinned"),
+        (lambda m, ref: m.observe(WARMUP + 20, FrameQuality(), "2"), "model version 2"),
+    ],
+    ids=["accept", "pin", "new model version"],
+)
+def test_an_open_episode_ends_when_normal_is_redefined(clip, learned, decision, note):
+    """Accepting the change, pinning a reference or another model ends the episode, with the
+    STARTED event's id (so its alert resolves) and a note saying why."""
+    monitor, started = _open_episode(clip, learned)
+    reference = CameraMonitor.from_state("cam", SETTINGS, learned).reference
+    ended = decision(monitor, reference)
+    assert (ended.started, ended.event_id) == (False, started.event_id)
+    assert ended.note.startswith(note)
+    assert monitor.episode_start is None and not monitor.statistic.any()

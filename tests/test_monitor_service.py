@@ -77,7 +77,7 @@ def test_a_monitor_killed_mid_stream_keeps_its_reference_and_its_open_episode(
     for frame_id, image in enumerate(footage):
         pipeline.send_frame(camera_id, frame_id, image)
     assert wait_for(lambda: saved().get("last_frame_id") == len(footage) - 1, 60)
-    reference = saved()["reference"]["id"]
+    reference = saved()["references"][""]["id"]
 
     kill_and_wait_back(stack)  # between the warm-up and the change: the reference must stay
     covered = np.full_like(footage[0], 35)

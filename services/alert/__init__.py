@@ -1,1 +1,2 @@
-"""alert: rules over tracks (zones, lines, occupancy, classes, silence, input quality)."""
+"""alert: rules over tracks (zones, lines, occupancy, classes, silence, input quality) and
+over drift episodes."""

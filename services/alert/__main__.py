@@ -1,6 +1,6 @@
 import sys
 
-from services.alert.handler import AlertHandler
+from services.alert.handler import AlertHandler, inputs
 from services.alert.rules import AlertEngine, RuleFileError, load_rules
 from services.alert.settings import AlertSettings
 from services.core.runtime import Runtime, run_consumer
@@ -22,4 +22,4 @@ def build(runtime: Runtime[AlertSettings]) -> AlertHandler:
 
 
 if __name__ == "__main__":
-    run_consumer("alert", AlertSettings, lambda topics: topics.tracks, build)
+    run_consumer("alert", AlertSettings, inputs, build)

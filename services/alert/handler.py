@@ -1,10 +1,11 @@
-"""Tracks -> Alerts. The engine is pure logic; this handler does the I/O: per-camera engine
-state and camera last-seen times in Redis (so replicas and restarts continue), dedupe of alert
-ids in Redis (so a replay never re-sends), snapshots of the firing frame. Webhook delivery is
-a service of its own (services/webhook), so a dead endpoint never delays alerts."""
+"""Tracks and drift events -> Alerts. The engine is pure logic; this handler does the I/O:
+per-camera engine state and camera last-seen times in Redis (so replicas and restarts continue),
+dedupe of alert ids in Redis (so a replay never re-sends), snapshots of the firing frame. Webhook
+delivery is a service of its own (services/webhook), so a dead endpoint never delays alerts."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -15,18 +16,28 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 from prometheus_client import Counter
 
-from services.alert.rules import AlertEngine, Firing, FrameObservation, TrackObs
+from services.alert.rules import (
+    AlertEngine,
+    DriftObservation,
+    Firing,
+    FrameObservation,
+    SignalObs,
+    TrackObs,
+)
 from services.core.claimcheck import PayloadStore
-from services.core.errors import TransientError
-from services.core.handler import Handler
+from services.core.errors import PoisonMessage, TransientError
+from services.core.handler import Handler, Inputs
 from services.core.messages import Output
 from services.core.payload_keys import frame_key
+from services.core.settings import TopicSettings
 from services.core.statestore import StateStore
-from steadyeye.v1.alerts_pb2 import Alert, Severity
+from steadyeye.v1.alerts_pb2 import Alert, AlertState, Severity
 from steadyeye.v1.common_pb2 import FrameRef
+from steadyeye.v1.drift_pb2 import DriftEvent, DriftState
 from steadyeye.v1.tracks_pb2 import Tracks, TrackState
 
 log = logging.getLogger(__name__)
+# Resolutions are not counted: per rule, one alert per episode, as before drift rules.
 alerts_total = Counter("steadyeye_alerts_total", "Alerts published", ["camera", "rule"])
 SENT_TTL_S = 7 * 24 * 3600  # dedupe horizon for replays
 SNAPSHOT_TTL_S = 7 * 24 * 3600
@@ -66,9 +77,41 @@ def to_observation(message: Tracks) -> FrameObservation:
     )
 
 
-class AlertHandler(Handler):
-    input_type = Tracks
+def inputs(topics: TopicSettings) -> Inputs:
+    """What alert reads: tracked frames for most rules, drift episodes for drift rules."""
+    return {topics.tracks: Tracks, topics.drift: DriftEvent}
 
+
+def to_drift(message: DriftEvent) -> DriftObservation:
+    if message.state not in (DriftState.DRIFT_STATE_STARTED, DriftState.DRIFT_STATE_ENDED):
+        raise PoisonMessage(f"drift event {message.event_id[:100]!r} neither started nor ended")
+    if not message.event_id:
+        raise PoisonMessage("drift event without event_id")  # alert ids derive from it
+    return DriftObservation(
+        camera_id=message.ref.camera_id,
+        event_id=message.event_id,
+        started=message.state == DriftState.DRIFT_STATE_STARTED,
+        frame_id=message.ref.frame_id,
+        capture_time=message.ref.capture_time.ToNanoseconds() / 1e9,
+        signals=tuple(
+            SignalObs(s.name, s.statistic, s.threshold, s.value, s.reference)
+            for s in message.signals
+        ),
+        also_moving=tuple(message.also_moving),
+        episode_start_frame_id=message.episode_start_frame_id,
+        note=message.note,
+    )
+
+
+def _state(firing: Firing) -> AlertState.ValueType:
+    if firing.resolves:
+        return AlertState.ALERT_STATE_RESOLVED
+    return (
+        AlertState.ALERT_STATE_FIRING if firing.resolvable else AlertState.ALERT_STATE_UNSPECIFIED
+    )
+
+
+class AlertHandler(Handler):
     def __init__(
         self,
         engine: AlertEngine,
@@ -83,19 +126,44 @@ class AlertHandler(Handler):
         self._topic = output_topic
         self._loaded: set[str] = set()
         self._dirty: dict[str, float] = {}  # camera -> capture time of its latest frame
-        self._sent: list[str] = []  # alert ids published in this batch
+        self._sent: dict[str, float] = {}  # alert ids published in this batch: first_seen
 
-    def handle(self, message: Tracks) -> list[Output]:
+    def handle(self, message: Tracks | DriftEvent) -> list[Output]:
         ref = message.ref
         camera_id = ref.camera_id
         if camera_id not in self._engine.camera_ids:
             return []  # no rules for this camera
+        if isinstance(message, DriftEvent):
+            return self._drift(message)
         self._load(camera_id)
         observation = to_observation(message)
         firings = self._engine.observe(observation)
         trace.get_current_span().set_attribute("steadyeye.alert_count", len(firings))
         self._dirty[camera_id] = max(observation.capture_time, self._dirty.get(camera_id, 0.0))
         return [out for f in firings for out in self._publish(f, ref)]
+
+    def _drift(self, message: DriftEvent) -> list[Output]:
+        """Drift rules change no engine state (nothing to load or save); the snapshot is of the
+        frame that started, or ended, the episode."""
+        outputs = []
+        for firing in self._engine.observe_drift(to_drift(message)):
+            if firing.resolves:
+                firing = self._resolution(firing)
+            if firing is not None:
+                outputs += self._publish(firing, message.ref)
+        trace.get_current_span().set_attribute("steadyeye.alert_count", len(outputs))
+        return outputs
+
+    def _resolution(self, firing: Firing) -> Firing | None:
+        """A resolution goes out only after the alert it resolves (a rule whose signals did not
+        move sent none), and spans its episode: first_seen is the firing's, kept with its id."""
+        started = self._sent.get(firing.resolves)
+        if started is None:
+            value = self._redis.get(f"steadyeye:alert:sent:{firing.resolves}")
+            if value is None:
+                return None
+            started = float(value)
+        return dataclasses.replace(firing, first_seen=started)
 
     def tick(self) -> list[Output]:
         try:
@@ -127,8 +195,8 @@ class AlertHandler(Handler):
 
     def _publish(self, firing: Firing, ref: FrameRef) -> list[Output]:
         key = f"steadyeye:alert:sent:{firing.alert_id}"
-        if self._redis.exists(key):
-            return []  # already published, by us before a restart or by another replica
+        if firing.alert_id in self._sent or self._redis.exists(key):
+            return []  # already published: in this batch, before a restart, by another replica
         alert = Alert(
             alert_id=firing.alert_id,
             rule_id=firing.rule_id,
@@ -139,9 +207,12 @@ class AlertHandler(Handler):
             last_seen=_timestamp(firing.last_seen),
             message=firing.message,
             snapshot_key=self._snapshot(firing, ref),
+            state=_state(firing),
+            resolves=firing.resolves,
         )
-        self._sent.append(firing.alert_id)
-        alerts_total.labels(firing.camera_id, firing.rule_id).inc()
+        self._sent[firing.alert_id] = firing.first_seen
+        if not firing.resolves:
+            alerts_total.labels(firing.camera_id, firing.rule_id).inc()
         return [Output(self._topic, firing.camera_id, alert)]
 
     def _snapshot(self, firing: Firing, ref: FrameRef) -> str:
@@ -158,10 +229,11 @@ class AlertHandler(Handler):
         return key
 
     def before_commit(self) -> None:
-        """After the alerts are flushed: remember them as sent, then save engine state."""
+        """After the alerts are flushed: remember them as sent (with when their episode began,
+        which a resolution reports), then save engine state."""
         with self._redis.pipeline(transaction=False) as pipe:
-            for alert_id in self._sent:
-                pipe.set(f"steadyeye:alert:sent:{alert_id}", 1, ex=SENT_TTL_S)
+            for alert_id, first_seen in self._sent.items():
+                pipe.set(f"steadyeye:alert:sent:{alert_id}", repr(first_seen), ex=SENT_TTL_S)
             if self._dirty:
                 pipe.hset(LAST_SEEN_KEY, mapping={c: repr(t) for c, t in self._dirty.items()})
             pipe.execute()
@@ -171,3 +243,6 @@ class AlertHandler(Handler):
 
     def reload_state(self) -> None:
         self._loaded.clear()  # reload each camera's engine state from its last snapshot
+        # A rewound batch's alerts may not have reached the broker: handled again, they are
+        # published again, so they must not be recorded as sent now.
+        self._sent.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,6 +14,9 @@ from services.core.errors import TransientError
 from services.core.messages import Output
 
 Result = list[Output] | Exception
+# Topic -> the protobuf type its records carry: how a service reading several topics (alert:
+# tracks and drift events) is told what to decode each record as.
+Inputs = Mapping[str, type[Message]]
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Incoming:
 
 
 class Handler(ABC):
+    # What the records of a one-topic service decode to. A service of several topics gives the
+    # loop `Inputs` instead, and its handle() tells the messages apart by type.
     input_type: ClassVar[type[Message]]
 
     @abstractmethod

@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind
 
 from services.core import metrics, tracing
 from services.core.errors import PoisonMessage, TransientError
-from services.core.handler import Handler, Incoming, Result
+from services.core.handler import Handler, Incoming, Inputs, Result
 from services.core.health import Health
 from services.core.kafka import Consumer, Producer
 from services.core.messages import Headers, Output, decode, schema_headers
@@ -79,9 +79,13 @@ class ConsumerLoop:
         deadletter_topic: str,
         health: Health,
         max_poll_records: int,
+        inputs: Inputs | None = None,
     ) -> None:
+        """inputs: the type of each subscribed topic's records; None: every record is the
+        handler's input_type (a one-topic service)."""
         self._service = service
         self._handler = handler
+        self._inputs = None if inputs is None else dict(inputs)
         self._consumer = consumer
         self._producer = producer
         self._deadletter = deadletter_topic
@@ -196,8 +200,9 @@ class ConsumerLoop:
     def _handle(self, entries: list[_Entry]) -> None:
         decoded: list[tuple[_Entry, Incoming]] = []
         for entry in entries:
+            record = entry.record
             try:
-                message = decode(entry.record.value, entry.record.headers, self._handler.input_type)
+                message = decode(record.value, record.headers, self._input_type(record.topic))
             except PoisonMessage as exc:
                 entry.result = exc
                 continue
@@ -211,6 +216,15 @@ class ConsumerLoop:
             results = self._handler.handle_batch([incoming for _, incoming in decoded])
             for (entry, _), result in zip(decoded, results, strict=True):
                 entry.result = result
+
+    def _input_type(self, topic: str) -> type[Message]:
+        if self._inputs is None:
+            return self._handler.input_type
+        message_type = self._inputs.get(topic)
+        if message_type is None:  # never parse a record as a type its topic does not carry
+            expected = ", ".join(sorted(self._inputs))
+            raise PoisonMessage(f"unexpected topic {topic[:100]!r}: this service reads {expected}")
+        return message_type
 
     def _plan(
         self, batch: dict[TopicPartition, list[ConsumerRecord]], entries: list[_Entry]

@@ -24,8 +24,8 @@ RULES: dict[str, str] = {
     # reads tensors and deletes them once committed
     "inference": "~steadyeye:ready:* +mget +unlink",
     "tracking": "~steadyeye:state:tracker:* +get +set",
-    # per-camera reference and test state
-    "monitor": "~steadyeye:state:monitor:* +get +set",
+    # per-camera reference and test state; operators' commands, signal history
+    "monitor": ("~steadyeye:state:monitor:* ~steadyeye:monitor:* +get +set +hgetall +hdel +xadd"),
     # reads frames for snapshots; engine state, sent-alert records, last-seen times, snapshots
     "alert": (
         "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* "

@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from services.core import kafka, logs, tracing
 from services.core.claimcheck import PayloadStore, connect, open_store
 from services.core.errors import ConfigError
-from services.core.handler import Handler
+from services.core.handler import Handler, Inputs
 from services.core.health import Health, serve
 from services.core.loop import ConsumerLoop
 from services.core.settings import (
@@ -117,12 +117,18 @@ def on_shutdown(stop: Callable[[], None]) -> None:
 def run_consumer(
     name: str,
     settings_type: type[S],
-    input_topic: Callable[[TopicSettings], str],
+    inputs: Callable[[TopicSettings], str | Inputs],
     build: Callable[[Runtime[S]], Handler],
 ) -> None:
-    """The whole life of a consuming service: start, loop until SIGTERM, drain, exit 0."""
+    """The whole life of a consuming service: start, loop until SIGTERM, drain, exit 0.
+
+    inputs: the input topic, whose records are the handler's input_type; or, for a service
+    of several topics, each topic and the protobuf type its records carry.
+    """
     runtime = Runtime.start(name, settings_type)
     handler = build(runtime)
+    topics = inputs(runtime.topics)
+    types = {topics: handler.input_type} if isinstance(topics, str) else dict(topics)
     # Ready once the group join completed (possibly with no partitions, when there are more
     # replicas than partitions), so nothing is sent before someone is listening.
     runtime.health.set("joined", False)
@@ -131,7 +137,7 @@ def run_consumer(
         lambda: kafka.consumer(
             runtime.kafka,
             f"steadyeye-{name}",
-            [input_topic(runtime.topics)],
+            list(types),
             on_assigned=lambda _: (runtime.health.set("joined", True), handler.reload_state()),
         ),
     )
@@ -143,6 +149,7 @@ def run_consumer(
         deadletter_topic=runtime.topics.deadletter,
         health=runtime.health,
         max_poll_records=runtime.kafka.max_poll_records,
+        inputs=types,
     )
     on_shutdown(loop.stop)
     try:

@@ -18,8 +18,10 @@ def to_detections(
     count: int,
     contract: ModelContract,
     min_score: float,
+    below: float = float("inf"),
 ) -> list[Detection]:
-    keep = scores[:count] >= min_score
+    """The model's boxes scoring in [min_score, below), in source pixels."""
+    keep = (scores[:count] >= min_score) & (scores[:count] < below)
     boxes, scores, classes = boxes[:count][keep], scores[:count][keep], classes[:count][keep]
     # Undo the letterbox: subtract the padding, divide by the scale, clip to the source frame.
     xy = (boxes.reshape(-1, 2, 2) - (frame.pad_x, frame.pad_y)) / frame.scale

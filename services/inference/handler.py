@@ -151,10 +151,11 @@ class InferenceHandler(Handler):
         classes: np.ndarray,
         count: int,
     ) -> list[Output]:
-        frame, name = item.message, self._contract.name
-        detections = to_detections(
-            frame, boxes, scores, classes, count, self._contract, self._settings.min_score
-        )
+        frame, name, s = item.message, self._contract.name, self._settings
+        detections = to_detections(frame, boxes, scores, classes, count, self._contract,
+                                   s.min_score)  # fmt: skip
+        candidates = to_detections(frame, boxes, scores, classes, count, self._contract,
+                                   s.candidate_min_score, below=s.min_score)  # fmt: skip
         item.span.set_attribute("steadyeye.detection_count", len(detections))
         for detection in detections:
             detections_total.labels(name, detection.class_name).inc()
@@ -164,6 +165,7 @@ class InferenceHandler(Handler):
             model=ModelRef(name=name, version=version),
             detections=detections,
             quality=frame.quality,
+            candidates=candidates,
         )
         return [Output(self._topic, frame.ref.camera_id, out)]
 

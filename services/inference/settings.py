@@ -19,8 +19,11 @@ class InferenceSettings(ServiceSettings):
     request_timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0)
     retry_backoff_s: float = Field(0.2, ge=0)
-    # Detections below this score are dropped (the model's own threshold is the floor).
-    min_score: float = Field(0.0, ge=0, le=1)
+    # The serving threshold: detections at or above it go downstream. Those below it but at or
+    # above candidate_min_score (and the model's own threshold) travel as Detections.candidates,
+    # which only capture reads (frames the model is unsure about).
+    min_score: float = Field(0.25, ge=0, le=1)
+    candidate_min_score: float = Field(0.1, ge=0, le=1)
     # Hand tensors to Triton through system shared memory (/dev/shm) instead of gRPC: only when
     # Triton runs on the same host and shares /dev/shm (the embedded stack, one compose host).
     shared_memory: bool = False

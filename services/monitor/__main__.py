@@ -1,12 +1,10 @@
 from services.core.runtime import Runtime, run_consumer
-from services.core.statestore import StateStore
 from services.monitor.handler import MonitorHandler
 from services.monitor.settings import MonitorSettings
 
 
 def build(runtime: Runtime[MonitorSettings]) -> MonitorHandler:
-    store = StateStore(runtime.redis(), "monitor")
-    return MonitorHandler(store, runtime.topics.drift, runtime.settings)
+    return MonitorHandler(runtime.redis(), runtime.topics.drift, runtime.settings)
 
 
 if __name__ == "__main__":

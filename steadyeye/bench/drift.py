@@ -16,10 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from services.core.messages import decode
+from services.monitor import control
 from steadyeye.embedded.stack import Stack
+from steadyeye.monitor_commands import plot_history
 from steadyeye.v1.drift_pb2 import DriftEvent, DriftState
 
 CAMERA = "drift-bench"
+STARTED = DriftState.DRIFT_STATE_STARTED
 IDLE_TIMEOUT_S = 120.0  # no frame reaches the monitor for this long: give up
 
 
@@ -57,6 +60,7 @@ def bench_drift(
     warmup_frames: int,
     change_at: int | None,
     console: Console,
+    plot: Path | None = None,
 ) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         source, offset = stream, 0
@@ -73,10 +77,17 @@ def bench_drift(
         stack.use_camera({"id": CAMERA, "source": str(source), "pace": "fast"})
         with stack:
             events = _run(stack, total, console)
+            history = control.read_history(stack.redis_admin(), CAMERA)
+    if plot is not None:
+        marks = [(e.ref.frame_id, "alarm" if e.state == STARTED else "ended") for e in events]
+        if change_at is not None:
+            marks.append((change_at + offset, "change"))
+        plot_history(f"{CAMERA} ({stream.name})", history, plot, marks)
+        console.print(f"plot: {plot}")
     alarms = [
         {"frame": e.ref.frame_id - offset, "signals": [s.name for s in e.signals]}
         for e in events
-        if e.state == DriftState.DRIFT_STATE_STARTED
+        if e.state == STARTED
     ]
     after = [a["frame"] for a in alarms if change_at is not None and a["frame"] >= change_at]
     return {

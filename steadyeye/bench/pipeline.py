@@ -6,6 +6,7 @@ It prints figures and asserts nothing: these machines are noisy, so compare the 
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,12 +18,15 @@ import tritonclient.grpc as triton
 from rich.console import Console
 
 from services import contract as contracts
+from services.core.settings import load
+from services.inference.settings import InferenceSettings
 from services.preprocess.letterbox import letterbox
 from services.tracking.tracker import ByteTracker
 from steadyeye.embedded.stack import Stack
 from steadyeye.tally import Tally, TopicReader
 
 CAMERA = "bench"
+MONITOR_STATE = "steadyeye:state:monitor:"  # the monitor's state per camera (its StateStore)
 
 
 def _percentiles(latencies_s: list[float]) -> dict[str, float]:
@@ -43,6 +47,7 @@ def baseline(source: str, frames: int, model_onnx: Path, contract) -> dict:
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(model_onnx), options, providers=["CPUExecutionProvider"])
     tracker = ByteTracker()
+    serving = load(InferenceSettings).min_score
     capture = cv2.VideoCapture(source)
     latencies: list[float] = []
     started = time.perf_counter()
@@ -54,8 +59,9 @@ def baseline(source: str, frames: int, model_onnx: Path, contract) -> dict:
         boxed = letterbox(image, contract)
         boxes, scores, classes, count = session.run(None, {"images": boxed.image[None]})
         n = int(count[0, 0])
-        xy = (boxes[0, :n].reshape(-1, 2, 2) - (boxed.pad_x, boxed.pad_y)) / boxed.scale
-        tracker.update(xy.reshape(-1, 4), scores[0, :n], classes[0, :n], frame_id)
+        served = scores[0, :n] >= serving  # what inference sends downstream
+        xy = (boxes[0, :n][served].reshape(-1, 2, 2) - (boxed.pad_x, boxed.pad_y)) / boxed.scale
+        tracker.update(xy.reshape(-1, 4), scores[0, :n][served], classes[0, :n][served], frame_id)
         latencies.append(time.perf_counter() - t0)
     return _figures(frames, time.perf_counter() - started, latencies)
 
@@ -131,7 +137,9 @@ def bench_pipeline(source: str, frames: int, console: Console, in_flight: int = 
     return result
 
 
-def _pipeline(stack: Stack, source: str, frames: int) -> dict:
+def _pipeline(stack: Stack, source: str, frames: int, monitor_tail: bool = False) -> dict:
+    """monitor_tail: also wait for the drift monitor (off the critical path, it may lag) to
+    have seen the last frame, and give its CPU per frame over all the frames."""
     stack.use_camera({"id": CAMERA, "source": source, "pace": "fast", "max_frames": frames})
     processes = {
         name: psutil.Process(p.pid) for name, p in stack.processes.items() if p.pid is not None
@@ -157,7 +165,11 @@ def _pipeline(stack: Stack, source: str, frames: int) -> dict:
         for name, p in processes.items()
     }
     summary = tally.summary()
+    tail = {}
+    if monitor_tail and "monitor" in processes:
+        tail["monitor"] = _monitor_tail(stack, processes["monitor"], before["monitor"], frames)
     return {
+        **tail,
         "pipeline": {
             "fps": summary["fps"],
             "latency_ms": summary["latency_ms"],
@@ -213,3 +225,141 @@ def bench_tracing(source: str, frames: int, console: Console) -> dict:
         ),
     }
     return result
+
+
+def _monitor_tail(stack: Stack, process: psutil.Process, cpu_before: float, frames: int) -> dict:
+    """Once the monitor has seen the last frame (or after 120 s): how far it got, whether it
+    learned its reference within the run, and its CPU per frame over all the frames."""
+    admin = stack.redis_admin()
+    state: dict = {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        raw = admin.get(f"{MONITOR_STATE}{CAMERA}")
+        state = json.loads(raw) if raw else {}
+        if state.get("last_frame_id", -1) >= frames - 1:
+            break
+        time.sleep(0.2)
+    return {
+        "frames_seen": state.get("last_frame_id", -1) + 1,
+        "reference_ids": [r["id"] for r in state.get("references", {}).values()],
+        "cpu_ms_per_frame": round((_cpu_seconds(process) - cpu_before) * 1000 / frames, 2),
+    }
+
+
+def _pinned_state(source: str, warmup: int, console: Console) -> str:
+    """The monitor's state for the bench camera holding a reference learned from the clip's
+    first `warmup` frames by the monitor's own code (the model as the stack serves it), as
+    `steadyeye monitor pin` would give it one; no frame seen yet."""
+    from services.core.settings import load
+    from services.monitor.camera import CameraMonitor
+    from services.monitor.settings import MonitorSettings
+    from steadyeye.bench.monitor import prepare
+
+    settings = load(MonitorSettings).model_copy(update={"warmup_frames": warmup})
+    console.print(f"the monitor's reference from the first {warmup} frames ...")
+    monitor = CameraMonitor(CAMERA, settings)
+    for m in prepare(source, warmup, console)[0]:
+        monitor.observe(m.ref.frame_id, m.quality, m.model.version, list(m.detections),
+                        (m.ref.width, m.ref.height))  # fmt: skip
+    if monitor.reference is None:
+        raise RuntimeError(f"no reference learned from {warmup} frames")
+    return json.dumps({**monitor.to_state(), "last_frame_id": -1, "previous_boxes": None})
+
+
+def _busy_cpu_seconds() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq
+
+
+def _measured_run(stack: Stack, source: str, frames: int) -> dict:
+    """_pipeline with the monitor's tail, and the CPU the rest of the machine used meanwhile
+    (cores busy outside this process and the stack's): these machines are shared."""
+    me = psutil.Process()
+
+    def ours() -> float:
+        stack_cpu = sum(_cpu_seconds(psutil.Process(p.pid)) for p in stack.processes.values()
+                        if p.pid is not None and psutil.pid_exists(p.pid))  # fmt: skip
+        return stack_cpu + me.cpu_times().user + me.cpu_times().system
+
+    system, own, started = _busy_cpu_seconds(), ours(), time.monotonic()
+    run = _pipeline(stack, source, frames, monitor_tail=True)
+    elapsed = time.monotonic() - started
+    others = (_busy_cpu_seconds() - system) - (ours() - own)
+    return {**run, "background_cpu_cores": round(max(0.0, others) / elapsed, 2)}
+
+
+def bench_monitor_overhead(
+    source: str,
+    frames: int,
+    console: Console,
+    warmup_frames: int | None = None,
+    rounds: int = 1,
+    pinned: bool = False,
+) -> dict:
+    """The same pipeline run without the drift monitor and with it, `rounds` times in one go,
+    the order alternating (without-with, with-without, ...) so that a machine getting slower or
+    faster during the run weighs on both alike. The monitor's warm-up (default: a third of the
+    frames, at least 50) is short enough that it learns, calibrates and tests within each run.
+    pinned: the monitor starts instead with a reference learned beforehand from the clip's
+    first `warmup` frames, so it tests every frame of the runs: its steady cost, no warm-up and
+    no calibration in them."""
+    import os
+
+    warmup = warmup_frames or max(50, frames // 3)
+    saved = os.environ.get("STEADYEYE_MONITOR_WARMUP_FRAMES")
+    os.environ["STEADYEYE_MONITOR_WARMUP_FRAMES"] = str(warmup)
+    state = _pinned_state(source, warmup, console) if pinned else None
+    runs: dict[str, list[dict]] = {"without": [], "with": []}
+    monitor: list[dict] = []
+    try:
+        for round_ in range(rounds):
+            for mode in ("without", "with") if round_ % 2 == 0 else ("with", "without"):
+                console.print(f"round {round_ + 1}/{rounds}: pipeline {mode} the drift monitor")
+                with Stack(say=lambda t: console.print(f"[dim]{t}[/dim]"), fresh_redis=True,
+                           monitor=mode == "with") as stack:  # fmt: skip
+                    if state is not None and mode == "with":
+                        stack.redis_admin().set(f"{MONITOR_STATE}{CAMERA}", state)
+                    run = _measured_run(stack, source, frames)
+                runs[mode].append(
+                    {
+                        **run["pipeline"],
+                        "cpu_ms_per_frame_outside_model": run["cpu_ms_per_frame_outside_model"],
+                        "cpu_ms_per_frame": run["cpu_ms_per_frame"],
+                        "background_cpu_cores": run["background_cpu_cores"],
+                    }
+                )
+                if "monitor" in run:
+                    monitor.append(run["monitor"])
+    finally:
+        if saved is None:
+            os.environ.pop("STEADYEYE_MONITOR_WARMUP_FRAMES", None)
+        else:
+            os.environ["STEADYEYE_MONITOR_WARMUP_FRAMES"] = saved
+
+    def median(mode: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[mode]]))
+
+    per_round = [
+        round(w["fps"] / wo["fps"], 3) for w, wo in zip(runs["with"], runs["without"], strict=True)
+    ]
+    outside = "cpu_ms_per_frame_outside_model"
+    if state is not None:  # the monitor tested with it throughout, rather than learning anew
+        pinned_ids = [r["id"] for r in json.loads(state)["references"].values()]
+        kept = all(m["reference_ids"] == pinned_ids for m in monitor)
+        monitor = [{**m, "pinned_reference_kept": kept} for m in monitor]
+    return {
+        "frames": frames,
+        "monitor_warmup_frames": warmup,
+        "monitor_reference": "pinned" if pinned else "learned in the run",
+        "rounds": rounds,
+        "monitor_without": runs["without"],
+        "monitor_with": runs["with"],
+        "monitor": monitor,
+        "ratios": {
+            "fps_with_over_without": round(median("with", "fps") / median("without", "fps"), 3),
+            "fps_with_over_without_per_round": per_round,
+            "cpu_outside_model_with_over_without": round(
+                median("with", outside) / median("without", outside), 3
+            ),
+        },
+    }

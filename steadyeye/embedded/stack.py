@@ -131,11 +131,13 @@ class Stack:
         workdir: Path | None = None,
         fresh_redis: bool = False,
         webhook_url: str | None = None,
+        monitor: bool = True,
     ):
         """fresh_redis: start a Redis of our own even when one answers, so no tracker or
         alert state of an earlier run (same camera, same frame ids) leaks into this one.
         webhook_url: run the webhook service, delivering alerts there (default:
-        STEADYEYE_WEBHOOK_URL)."""
+        STEADYEYE_WEBHOOK_URL). monitor: run the drift monitor (benchmarks leave it out to
+        measure what it costs)."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
@@ -149,6 +151,7 @@ class Stack:
         self.rules_file = rules_file
         self.webhook_url = webhook_url or os.environ.get("STEADYEYE_WEBHOOK_URL")
         self.fresh_redis = fresh_redis
+        self.monitor = monitor
         self.say = say
         self.workdir = (workdir or self.settings.workdir).resolve()
         self.logs = self.workdir / "logs"
@@ -206,7 +209,7 @@ class Stack:
         self.create_topics()
         # The pipeline first: ingest starts once every consumer has joined its group.
         consumers = (
-            *PIPELINE,
+            *(name for name in PIPELINE if self.monitor or name != "monitor"),
             *(("alert",) if self.rules_file else ()),
             *(("webhook",) if self.webhook_url else ()),
         )
@@ -226,6 +229,17 @@ class Stack:
         if self._redis_admin_password is None:
             return connect(self.redis_settings.model_copy(update={"url": self.redis_url}))
         return redis.Redis.from_url(self.redis_url, password=self._redis_admin_password)
+
+    def operator_env(self) -> dict[str, str]:
+        """Settings for the operator's commands (`steadyeye monitor ...`) against this stack."""
+        env = {
+            "STEADYEYE_REDIS_URL": self.redis_url,
+            "STEADYEYE_INFERENCE_TRITON_URL": self.triton_grpc,
+            "STEADYEYE_INFERENCE_MODEL_NAME": self.model.name,
+        }
+        if self._redis_admin_password is not None:
+            env["STEADYEYE_REDIS_PASSWORD"] = self._redis_admin_password
+        return env
 
     def _ensure_redis(self) -> None:
         server = shutil.which("redis-server")

@@ -34,7 +34,7 @@ def fuse(
     height: int,
     width: int,
     num_classes: int,
-    score_threshold: float = 0.25,
+    score_threshold: float = 0.1,
     iou_threshold: float = 0.45,
     max_detections: int = 100,
 ) -> ModelProto:

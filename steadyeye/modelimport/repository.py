@@ -26,6 +26,9 @@ from steadyeye.modelimport.fuse import fuse
 from steadyeye.modelimport.verify import check_fused, network_output_shape
 
 TARGETS = ("python", "onnxruntime", "tensorrt")
+# The model returns boxes down to this score: the inference service serves those at or above its
+# STEADYEYE_INFERENCE_MIN_SCORE (0.25) and passes the rest as candidates (capture's "uncertain").
+DEFAULT_SCORE_THRESHOLD = 0.1
 VERSION = "1"
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")
 
@@ -36,7 +39,7 @@ def import_model(
     repository: Path,
     name: str,
     target: str = "python",
-    score_threshold: float = 0.25,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     iou_threshold: float = 0.45,
     max_detections: int = 100,
     class_names: list[str] | None = None,

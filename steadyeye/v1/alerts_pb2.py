@@ -26,15 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from steadyeye.v1 import common_pb2 as steadyeye_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19steadyeye/v1/alerts.proto\x12\x0csteadyeye.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19steadyeye/v1/common.proto\"\x92\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12(\n\x08severity\x18\x03 \x01(\x0e\x32\x16.steadyeye.v1.Severity\x12#\n\x03ref\x18\x04 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12\x11\n\ttrack_ids\x18\x05 \x03(\x04\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x14\n\x0csnapshot_key\x18\t \x01(\t*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19steadyeye/v1/alerts.proto\x12\x0csteadyeye.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19steadyeye/v1/common.proto\"\xcd\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12(\n\x08severity\x18\x03 \x01(\x0e\x32\x16.steadyeye.v1.Severity\x12#\n\x03ref\x18\x04 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12\x11\n\ttrack_ids\x18\x05 \x03(\x04\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x14\n\x0csnapshot_key\x18\t \x01(\t\x12\'\n\x05state\x18\n \x01(\x0e\x32\x18.steadyeye.v1.AlertState\x12\x10\n\x08resolves\x18\x0b \x01(\t*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03*[\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LERT_STATE_FIRING\x10\x01\x12\x18\n\x14\x41LERT_STATE_RESOLVED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'steadyeye.v1.alerts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEVERITY']._serialized_start=380
-  _globals['_SEVERITY']._serialized_end=480
+  _globals['_SEVERITY']._serialized_start=439
+  _globals['_SEVERITY']._serialized_end=539
+  _globals['_ALERTSTATE']._serialized_start=541
+  _globals['_ALERTSTATE']._serialized_end=632
   _globals['_ALERT']._serialized_start=104
-  _globals['_ALERT']._serialized_end=378
+  _globals['_ALERT']._serialized_end=437
 # @@protoc_insertion_point(module_scope)

@@ -17,13 +17,22 @@ class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEVERITY_INFO: _ClassVar[Severity]
     SEVERITY_WARNING: _ClassVar[Severity]
     SEVERITY_CRITICAL: _ClassVar[Severity]
+
+class AlertState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_STATE_UNSPECIFIED: _ClassVar[AlertState]
+    ALERT_STATE_FIRING: _ClassVar[AlertState]
+    ALERT_STATE_RESOLVED: _ClassVar[AlertState]
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_INFO: Severity
 SEVERITY_WARNING: Severity
 SEVERITY_CRITICAL: Severity
+ALERT_STATE_UNSPECIFIED: AlertState
+ALERT_STATE_FIRING: AlertState
+ALERT_STATE_RESOLVED: AlertState
 
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "rule_id", "severity", "ref", "track_ids", "first_seen", "last_seen", "message", "snapshot_key")
+    __slots__ = ("alert_id", "rule_id", "severity", "ref", "track_ids", "first_seen", "last_seen", "message", "snapshot_key", "state", "resolves")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +42,8 @@ class Alert(_message.Message):
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RESOLVES_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     rule_id: str
     severity: Severity
@@ -42,4 +53,6 @@ class Alert(_message.Message):
     last_seen: _timestamp_pb2.Timestamp
     message: str
     snapshot_key: str
-    def __init__(self, alert_id: _Optional[str] = ..., rule_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., track_ids: _Optional[_Iterable[int]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., snapshot_key: _Optional[str] = ...) -> None: ...
+    state: AlertState
+    resolves: str
+    def __init__(self, alert_id: _Optional[str] = ..., rule_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., track_ids: _Optional[_Iterable[int]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., snapshot_key: _Optional[str] = ..., state: _Optional[_Union[AlertState, str]] = ..., resolves: _Optional[str] = ...) -> None: ...

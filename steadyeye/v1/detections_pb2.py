@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from steadyeye.v1 import common_pb2 as steadyeye_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsteadyeye/v1/detections.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\"h\n\tDetection\x12&\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x19.steadyeye.v1.BoundingBox\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\r\x12\x12\n\nclass_name\x18\x04 \x01(\t\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xb2\x01\n\nDetections\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12%\n\x05model\x18\x02 \x01(\x0b\x32\x16.steadyeye.v1.ModelRef\x12+\n\ndetections\x18\x03 \x03(\x0b\x32\x17.steadyeye.v1.Detection\x12+\n\x07quality\x18\x04 \x01(\x0b\x32\x1a.steadyeye.v1.FrameQualityb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsteadyeye/v1/detections.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\"h\n\tDetection\x12&\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x19.steadyeye.v1.BoundingBox\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\r\x12\x12\n\nclass_name\x18\x04 \x01(\t\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xdf\x01\n\nDetections\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12%\n\x05model\x18\x02 \x01(\x0b\x32\x16.steadyeye.v1.ModelRef\x12+\n\ndetections\x18\x03 \x03(\x0b\x32\x17.steadyeye.v1.Detection\x12+\n\x07quality\x18\x04 \x01(\x0b\x32\x1a.steadyeye.v1.FrameQuality\x12+\n\ncandidates\x18\x05 \x03(\x0b\x32\x17.steadyeye.v1.Detectionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,5 +37,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELREF']._serialized_start=180
   _globals['_MODELREF']._serialized_end=221
   _globals['_DETECTIONS']._serialized_start=224
-  _globals['_DETECTIONS']._serialized_end=402
+  _globals['_DETECTIONS']._serialized_end=447
 # @@protoc_insertion_point(module_scope)

@@ -28,13 +28,15 @@ class ModelRef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Detections(_message.Message):
-    __slots__ = ("ref", "model", "detections", "quality")
+    __slots__ = ("ref", "model", "detections", "quality", "candidates")
     REF_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DETECTIONS_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     ref: _common_pb2.FrameRef
     model: ModelRef
     detections: _containers.RepeatedCompositeFieldContainer[Detection]
     quality: _common_pb2.FrameQuality
-    def __init__(self, ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., quality: _Optional[_Union[_common_pb2.FrameQuality, _Mapping]] = ...) -> None: ...
+    candidates: _containers.RepeatedCompositeFieldContainer[Detection]
+    def __init__(self, ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., quality: _Optional[_Union[_common_pb2.FrameQuality, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ...) -> None: ...

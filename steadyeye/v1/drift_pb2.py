@@ -26,17 +26,17 @@ from steadyeye.v1 import common_pb2 as steadyeye_dot_v1_dot_common__pb2
 from steadyeye.v1 import detections_pb2 as steadyeye_dot_v1_dot_detections__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18steadyeye/v1/drift.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\x1a\x1dsteadyeye/v1/detections.proto\"r\n\x0bSignalDrift\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tstatistic\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\r\n\x05value\x18\x04 \x01(\x01\x12\x11\n\treference\x18\x05 \x01(\x01\x12\r\n\x05scale\x18\x06 \x01(\x01\"\x8a\x02\n\nDriftEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.steadyeye.v1.DriftState\x12#\n\x03ref\x18\x03 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12*\n\x07signals\x18\x04 \x03(\x0b\x32\x19.steadyeye.v1.SignalDrift\x12\x13\n\x0b\x61lso_moving\x18\x05 \x03(\t\x12\x14\n\x0creference_id\x18\x06 \x01(\t\x12%\n\x05model\x18\x07 \x01(\x0b\x32\x16.steadyeye.v1.ModelRef\x12\x1e\n\x16\x65pisode_start_frame_id\x18\x08 \x01(\x04*Y\n\nDriftState\x12\x1b\n\x17\x44RIFT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44RIFT_STATE_STARTED\x10\x01\x12\x15\n\x11\x44RIFT_STATE_ENDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18steadyeye/v1/drift.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\x1a\x1dsteadyeye/v1/detections.proto\"r\n\x0bSignalDrift\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tstatistic\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\r\n\x05value\x18\x04 \x01(\x01\x12\x11\n\treference\x18\x05 \x01(\x01\x12\r\n\x05scale\x18\x06 \x01(\x01\"\x98\x02\n\nDriftEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.steadyeye.v1.DriftState\x12#\n\x03ref\x18\x03 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12*\n\x07signals\x18\x04 \x03(\x0b\x32\x19.steadyeye.v1.SignalDrift\x12\x13\n\x0b\x61lso_moving\x18\x05 \x03(\t\x12\x14\n\x0creference_id\x18\x06 \x01(\t\x12%\n\x05model\x18\x07 \x01(\x0b\x32\x16.steadyeye.v1.ModelRef\x12\x1e\n\x16\x65pisode_start_frame_id\x18\x08 \x01(\x04\x12\x0c\n\x04note\x18\t \x01(\t*Y\n\nDriftState\x12\x1b\n\x17\x44RIFT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44RIFT_STATE_STARTED\x10\x01\x12\x15\n\x11\x44RIFT_STATE_ENDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'steadyeye.v1.drift_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DRIFTSTATE']._serialized_start=485
-  _globals['_DRIFTSTATE']._serialized_end=574
+  _globals['_DRIFTSTATE']._serialized_start=499
+  _globals['_DRIFTSTATE']._serialized_end=588
   _globals['_SIGNALDRIFT']._serialized_start=100
   _globals['_SIGNALDRIFT']._serialized_end=214
   _globals['_DRIFTEVENT']._serialized_start=217
-  _globals['_DRIFTEVENT']._serialized_end=483
+  _globals['_DRIFTEVENT']._serialized_end=497
 # @@protoc_insertion_point(module_scope)

@@ -35,7 +35,7 @@ class SignalDrift(_message.Message):
     def __init__(self, name: _Optional[str] = ..., statistic: _Optional[float] = ..., threshold: _Optional[float] = ..., value: _Optional[float] = ..., reference: _Optional[float] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class DriftEvent(_message.Message):
-    __slots__ = ("event_id", "state", "ref", "signals", "also_moving", "reference_id", "model", "episode_start_frame_id")
+    __slots__ = ("event_id", "state", "ref", "signals", "also_moving", "reference_id", "model", "episode_start_frame_id", "note")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class DriftEvent(_message.Message):
     REFERENCE_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     EPISODE_START_FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     state: DriftState
     ref: _common_pb2.FrameRef
@@ -52,4 +53,5 @@ class DriftEvent(_message.Message):
     reference_id: str
     model: _detections_pb2.ModelRef
     episode_start_frame_id: int
-    def __init__(self, event_id: _Optional[str] = ..., state: _Optional[_Union[DriftState, str]] = ..., ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., signals: _Optional[_Iterable[_Union[SignalDrift, _Mapping]]] = ..., also_moving: _Optional[_Iterable[str]] = ..., reference_id: _Optional[str] = ..., model: _Optional[_Union[_detections_pb2.ModelRef, _Mapping]] = ..., episode_start_frame_id: _Optional[int] = ...) -> None: ...
+    note: str
+    def __init__(self, event_id: _Optional[str] = ..., state: _Optional[_Union[DriftState, str]] = ..., ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., signals: _Optional[_Iterable[_Union[SignalDrift, _Mapping]]] = ..., also_moving: _Optional[_Iterable[str]] = ..., reference_id: _Optional[str] = ..., model: _Optional[_Union[_detections_pb2.ModelRef, _Mapping]] = ..., episode_start_frame_id: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...

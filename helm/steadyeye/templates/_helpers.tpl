@@ -1,8 +1,9 @@
 {{/*
 The services, in pipeline order; each runs `python -m services.<name>` and consumes its input
 topic in the consumer group "steadyeye-<name>" (ingest reads cameras, not a topic). monitor
-reads the detections beside tracking and writes drift events. webhook delivers alerts over HTTP
-and runs only when its URL Secret is named.
+reads the detections beside tracking and writes drift events; alert reads them beside the tracks
+(its input topic below is the one KEDA scales it on). webhook delivers alerts over HTTP and runs
+only when its URL Secret is named.
 */}}
 {{- define "steadyeye.services" -}}
 ingest preprocess inference tracking monitor alert webhook
@@ -185,7 +186,7 @@ a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
   "preprocess" "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set"
   "inference" "~steadyeye:ready:* +mget +unlink"
   "tracking" "~steadyeye:state:tracker:* +get +set"
-  "monitor" "~steadyeye:state:monitor:* +get +set"
+  "monitor" "~steadyeye:state:monitor:* ~steadyeye:monitor:* +get +set +hgetall +hdel +xadd"
   "alert" "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* ~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"
 }}
 {{- printf "%s %s" $base (get $rules .) }}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import Counts, Firing, FrameObservation, TrackObs, alert_id
+from .events import Counts, DriftObservation, Firing, FrameObservation, TrackObs, alert_id
 from .models import Defaults, RuleBase
 
 # Per-track state of a track unseen this long is dropped. The tracker never reuses an id and
@@ -36,6 +36,9 @@ class Evaluator:
     def check_silence(self, last_seen: float, now: float, frame_id: int) -> list[Firing]:
         return []
 
+    def observe_drift(self, drift: DriftObservation) -> list[Firing]:
+        return []
+
     def to_state(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -52,6 +55,8 @@ class Evaluator:
         frame_id: int,
         message: str,
         counts: Counts | None = None,
+        resolvable: bool = False,
+        resolves: str = "",
     ) -> Firing:
         return Firing(
             alert_id=alert_id(self.camera_id, self.rule.id, *episode),
@@ -65,6 +70,8 @@ class Evaluator:
             frame_id=frame_id,
             message=message,
             counts=counts,
+            resolvable=resolvable,
+            resolves=resolves,
         )
 
 

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Evaluator
-from .events import Firing, FrameObservation
+from .drift_rules import DriftEval
+from .events import DriftObservation, Firing, FrameObservation
 from .frame_rules import OccupancyEval, QualityEval, SilentEval
 from .models import (
     CameraSilent,
     Defaults,
+    Drift,
     ForbiddenClass,
     InputQuality,
     LineCrossing,
@@ -35,6 +37,7 @@ _EVALUATORS: dict[type[RuleBase], type[Evaluator]] = {
     ForbiddenClass: ForbiddenEval,
     CameraSilent: SilentEval,
     InputQuality: QualityEval,
+    Drift: DriftEval,
 }
 
 
@@ -66,6 +69,15 @@ class AlertEngine:
             return []
         camera.last_frame_id = obs.frame_id
         return [firing for ev in camera.evaluators for firing in ev.observe(obs)]
+
+    def observe_drift(self, drift: DriftObservation) -> list[Firing]:
+        """Evaluate a camera's drift episode starting or ending. Unlike frames, drift events are
+        not ordered against the camera's frames (another topic), and change no state: a replayed
+        event gives the same firings with the same ids."""
+        camera = self._cameras.get(drift.camera_id)
+        if camera is None:
+            return []
+        return [firing for ev in camera.evaluators for firing in ev.observe_drift(drift)]
 
     def check_silence(self, camera_last_seen: Mapping[str, float], now: float) -> list[Firing]:
         """Fire camera_silent rules: `camera_last_seen` maps camera id to the time its latest

@@ -40,12 +40,45 @@ class FrameObservation:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalObs:
+    """One image signal over its drift threshold: its CUSUM statistic against the threshold,
+    and its value now against the reference's centre (the monitor's SignalDrift)."""
+
+    name: str
+    statistic: float
+    threshold: float
+    value: float
+    reference: float
+
+
+@dataclass(frozen=True, slots=True)
+class DriftObservation:
+    """A camera's drift episode started (the signals over their threshold) or ended.
+
+    event_id names the episode (the monitor gives its start and end the same one); frame_id and
+    capture_time are the frame that started, or ended, it.
+    """
+
+    camera_id: str
+    event_id: str
+    started: bool
+    frame_id: int
+    capture_time: float
+    signals: tuple[SignalObs, ...] = ()
+    also_moving: tuple[str, ...] = ()
+    episode_start_frame_id: int = 0
+    note: str = ""  # why it ended, when an operator ended it
+
+
+@dataclass(frozen=True, slots=True)
 class Firing:
     """One alert. Equal inputs give equal firings, alert_id included, so it is a dedupe key.
 
     first_seen/last_seen are capture times: when the episode began (entered the zone, was first
     seen on the new side of the line, the camera's last frame for camera_silent) and the frame
     that fired it. counts is only set for line_crossing: {class: {"in": n, "out": m}} so far.
+    resolvable: a resolution follows when the condition ends (drift); resolves: on a resolution,
+    the alert_id of the firing it closes.
     """
 
     alert_id: str
@@ -59,6 +92,8 @@ class Firing:
     frame_id: int
     message: str
     counts: Counts | None = field(default=None, hash=False)
+    resolvable: bool = False
+    resolves: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (track_ids as a list)."""

@@ -6,17 +6,22 @@ Every field's docstring is its documentation (`use_attribute_docstrings`), so th
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+
+from services.monitor.signals import NAMES as DRIFT_SIGNALS
 
 Severity = Literal["info", "warning", "critical"]
 Point = tuple[float, float]
@@ -62,8 +67,8 @@ class RuleBase(_Strict):
     severity: Severity | None = None
     """Overrides defaults.severity."""
     cooldown_s: Seconds | None = None
-    """Overrides defaults.cooldown_s (line_crossing and forbidden_class ignore it: they fire
-    once per crossing and once per track)."""
+    """Overrides defaults.cooldown_s (line_crossing, forbidden_class and drift ignore it: they
+    fire once per crossing, once per track and once per drift episode)."""
 
 
 class _TrackRule(RuleBase):
@@ -194,8 +199,46 @@ class InputQuality(RuleBase):
         return self
 
 
+def _signal_name(name: str) -> str:
+    if name not in DRIFT_SIGNALS:
+        close = difflib.get_close_matches(name, DRIFT_SIGNALS, n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"expected one of {', '.join(DRIFT_SIGNALS)}"
+        )
+        raise ValueError(f"unknown drift signal {name!r} ({hint})")
+    return name
+
+
+# The schema (the chart's values.schema.json) lists the names; the validator says which is near.
+SignalName = Annotated[
+    str,
+    AfterValidator(_signal_name),
+    WithJsonSchema({"enum": list(DRIFT_SIGNALS), "type": "string"}),
+]
+
+
+class Drift(RuleBase):
+    """The camera's picture drifted from the reference the monitor service learned (moved,
+    covered, blurred, darker): one FIRING alert per drift episode, when it starts, with a
+    snapshot of the frame that started it, and a RESOLVED alert when the episode ends."""
+
+    type: Literal["drift"]
+    signals: tuple[SignalName, ...] | None = None
+    """Fire only when one of these signals is over its threshold (e.g. [brightness,
+    thumb_dist]); any signal when absent. The names: services/monitor/signals.py."""
+
+    @field_validator("signals")
+    @classmethod
+    def _some_signals(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("an empty list matches nothing; leave signals out for every signal")
+        return value
+
+
 Rule = Annotated[
-    ZoneIntrusion | LineCrossing | Occupancy | ForbiddenClass | CameraSilent | InputQuality,
+    ZoneIntrusion | LineCrossing | Occupancy | ForbiddenClass | CameraSilent | InputQuality | Drift,
     Field(discriminator="type"),
 ]
 RULE_TYPES: dict[str, type[RuleBase]] = {
@@ -205,6 +248,7 @@ RULE_TYPES: dict[str, type[RuleBase]] = {
     "forbidden_class": ForbiddenClass,
     "camera_silent": CameraSilent,
     "input_quality": InputQuality,
+    "drift": Drift,
 }
 
 
