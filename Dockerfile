@@ -9,7 +9,8 @@ COPY steadyeye steadyeye
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin steadyeye
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin steadyeye \
+    && install -d -o 10001 -g 10001 /var/lib/steadyeye/dataset
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER 10001

@@ -26,6 +26,8 @@ from pydantic import BaseModel  # noqa: E402
 
 from services.alert.rules import RuleSet  # noqa: E402
 from services.alert.settings import AlertSettings  # noqa: E402
+from services.capture.settings import CaptureSettings  # noqa: E402
+from services.capture.strategies import StrategyFile  # noqa: E402
 from services.core.settings import (  # noqa: E402
     ClaimCheckSettings,
     KafkaSettings,
@@ -62,6 +64,7 @@ CHART_MANAGED = {
     "monitor": SERVICE_MANAGED,
     "alert": SERVICE_MANAGED | {"rules_file"},
     "webhook": SERVICE_MANAGED | {"url"},
+    "capture": SERVICE_MANAGED | {"strategies_file", "dataset_url", "triton_url", "model_name"},
 }
 SETTINGS = {
     "kafka": KafkaSettings,
@@ -74,6 +77,7 @@ SETTINGS = {
     "monitor": MonitorSettings,
     "alert": AlertSettings,
     "webhook": WebhookSettings,
+    "capture": CaptureSettings,
 }
 # JSON Schema keywords kept from pydantic's output (titles, defaults and the like are dropped, so
 # the schema changes only when what is accepted changes).
@@ -92,6 +96,7 @@ KEEP = {
     "maxItems",
     "items",
     "properties",
+    "patternProperties",
     "additionalProperties",
     "propertyNames",
     "required",
@@ -147,10 +152,12 @@ def from_pydantic(node: Any, defs_prefix: str) -> Any:
             out["items"] = from_pydantic(value, defs_prefix)
         elif key == "$ref":
             out["$ref"] = value.replace("#/$defs/", f"#/definitions/{defs_prefix}")
-        elif key in ("properties", "definitions"):
+        elif key in ("properties", "patternProperties", "definitions"):
             out[key] = {k: from_pydantic(v, defs_prefix) for k, v in value.items()}
         elif key in KEEP:
             out[key] = from_pydantic(value, defs_prefix)
+    if "patternProperties" in out:  # a map whose keys the model checks: other keys are errors
+        out.setdefault("additionalProperties", False)
     return out
 
 
@@ -284,6 +291,8 @@ def build() -> Schema:
     rules = model(RuleSet, "rules", defs)
     rules.pop("required", None)  # the default `content: {}`; the chart asks for rules itself
     rules["description"] = "A rules document (examples/demo-rules.yaml)."
+    strategies = model(StrategyFile, "strategies", defs)
+    strategies["description"] = "A strategies document (examples/capture-strategies.yaml)."
 
     # Where and how a pod runs: the same keys for Triton and every service.
     pod_placement: Schema = {
@@ -530,6 +539,41 @@ def build() -> Schema:
             "webhook",
             {"existingSecret": NAME, "urlKey": NONEMPTY, "egress": ref("k8sList")},
             switch=False,
+        ),
+        "capture": service(
+            "capture",
+            {
+                "strategies": closed(
+                    {"content": strategies, "existingConfigMap": NAME, "key": NONEMPTY}
+                ),
+                "dataset": closed(
+                    {
+                        # Any fsspec URL with a protocol (a path is a claim's mountPath).
+                        "url": {"type": "string", "pattern": r"^([a-z][a-z0-9+.-]*://.+)?$"},
+                        "credentialsSecret": NAME,
+                        "gcsCredentialsSecret": NAME,
+                        "gcsCredentialsKey": NONEMPTY,
+                        "persistentVolumeClaim": closed(
+                            {
+                                "enabled": B,
+                                "existingClaim": NAME,
+                                "storageClass": S,
+                                "size": {
+                                    "type": "string",
+                                    "pattern": r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$",
+                                },
+                                "accessMode": {
+                                    "type": "string",
+                                    "enum": ["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"],
+                                },
+                                "subPath": {"type": "string", "pattern": r"^([^/].*)?$"},
+                            }
+                        ),
+                        "mountPath": {"type": "string", "pattern": r"^/.+$"},
+                    }
+                ),
+                "egress": ref("k8sList"),
+            },
         ),
         "metrics": closed(
             {

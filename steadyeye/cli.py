@@ -15,6 +15,7 @@ from rich.console import Console
 
 from services.core.errors import ConfigError
 from services.core.settings import load
+from steadyeye.dataset_commands import dataset
 from steadyeye.monitor_commands import monitor
 
 DEMO_RULES = Path(__file__).resolve().parents[1] / "examples" / "demo-rules.yaml"
@@ -100,7 +101,25 @@ def demo(
     envvar="STEADYEYE_WEBHOOK_URL",
     help="POST each alert there (the webhook service); without it webhook is not run.",
 )
-def up(cameras: Path | None, rules: Path | None, webhook_url: str | None) -> None:
+@click.option(
+    "--capture",
+    "capture_strategies",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Capture strategies (YAML, e.g. examples/capture-strategies.yaml) for the capture "
+    "service; without it capture is not run.",
+)
+@click.option(
+    "--dataset",
+    help="Where capture writes its dataset: a directory or fsspec URL (default: "
+    "STEADYEYE_STACK_WORKDIR/dataset).",
+)
+def up(
+    cameras: Path | None,
+    rules: Path | None,
+    webhook_url: str | None,
+    capture_strategies: Path | None,
+    dataset: str | None,
+) -> None:
     """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
     from steadyeye.embedded.stack import Stack
 
@@ -110,6 +129,8 @@ def up(cameras: Path | None, rules: Path | None, webhook_url: str | None) -> Non
         rules_file=rules.resolve() if rules else None,
         say=console.print,
         webhook_url=webhook_url,
+        capture_strategies=capture_strategies.resolve() if capture_strategies else None,
+        capture_dataset=dataset,
     )
     try:
         with stack:
@@ -270,6 +291,55 @@ def bench_pipeline_command(
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(result, indent=2))
+
+
+@bench.command("capture")
+@click.option("--source", help="Video file, looped (default: the sample clip).")
+@click.option("--frames", default=2000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The dataset's directory (default: a new one under STEADYEYE_STACK_WORKDIR).",
+)
+@click.option(
+    "--strategies",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Capture strategies (default: examples/capture-strategies.yaml).",
+)
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Instead: pipeline frames/s without capture and with it, in one run.",
+)
+@click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
+def bench_capture_command(
+    source: str | None,
+    frames: int,
+    out: Path | None,
+    strategies: Path | None,
+    compare: bool,
+    rounds: int,
+    as_json: bool,
+) -> None:
+    """The pipeline with the capture service: frames taken per reason, the dataset (JSON)."""
+    import time
+
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.capture import bench_capture, bench_capture_overhead
+    from steadyeye.embedded.stack import StackSettings
+
+    console = Console(stderr=True, quiet=as_json)
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        if compare:
+            result = bench_capture_overhead(source, frames, console, rounds)
+        else:
+            out = out or load(StackSettings).workdir / f"dataset-{time.strftime('%Y%m%d-%H%M%S')}"
+            result = bench_capture(source, frames, out.resolve(), strategies, console)
+    except (ConfigError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
 
 
 @bench.command("kafka")
@@ -452,6 +522,7 @@ def bench_monitor_command(
 
 
 main.add_command(monitor)
+main.add_command(dataset)
 
 if __name__ == "__main__":
     main()

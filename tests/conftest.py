@@ -25,6 +25,7 @@ from steadyeye.otlp_sink import OtlpReceiver
 from steadyeye.v1.common_pb2 import FrameRef, Payload
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 PROBE_CAMERA = "trace-probe"
 
@@ -72,7 +73,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
             patch.setenv(name, value)
         workdir = tmp_path_factory.mktemp("stack")
         with Stack(
-            cameras_file=_probe_cameras(workdir), rules_file=DATA / "rules.yaml", workdir=workdir
+            cameras_file=_probe_cameras(workdir),
+            rules_file=DATA / "rules.yaml",
+            workdir=workdir,
+            capture_strategies=ROOT / "examples" / "capture-strategies.yaml",
         ) as running:
             yield running
 

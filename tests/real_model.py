@@ -34,7 +34,8 @@ class RealModel:
             str(model_dir / "1" / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, min_score: float = 0.25) -> list[Detection]:
+        """What inference serves (min_score 0.25), or down to the model's floor (0.1)."""
         boxed = letterbox(image, self.contract)
         boxes, scores, classes, count = self._session.run(
             None, {self.contract.input_name: boxed.image[None]}
@@ -43,4 +44,4 @@ class RealModel:
         frame = ReadyFrame(ref=FrameRef(width=width, height=height), scale=boxed.scale,
                            pad_x=boxed.pad_x, pad_y=boxed.pad_y)  # fmt: skip
         return to_detections(frame, boxes[0], scores[0], classes[0], int(count[0, 0]),
-                             self.contract, 0.25)  # fmt: skip
+                             self.contract, min_score)  # fmt: skip

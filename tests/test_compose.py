@@ -28,7 +28,9 @@ from tests.test_helm import (
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose.yaml"
 # Settings that connect a service to the rest of the system: each layout must set them.
-WIRING = re.compile(r"^STEADYEYE_\w+_(BOOTSTRAP_SERVERS|URL|TRITON_URL|CAMERAS_FILE|RULES_FILE)$")
+WIRING = re.compile(
+    r"^STEADYEYE_\w+_(BOOTSTRAP_SERVERS|URL|TRITON_URL|CAMERAS_FILE|RULES_FILE|STRATEGIES_FILE)$"
+)
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +94,7 @@ def test_compose_matches_the_compose_specification(helm: Path, compose: dict[str
 
 def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) -> None:
     from services.alert.settings import AlertSettings
+    from services.capture.settings import CaptureSettings
     from services.core.settings import KafkaSettings, RedisSettings, TopicSettings, load
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
@@ -103,7 +106,7 @@ def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
                "monitor": MonitorSettings, "alert": AlertSettings,
-               "webhook": WebhookSettings}  # fmt: skip
+               "webhook": WebhookSettings, "capture": CaptureSettings}  # fmt: skip
     services = steadyeye_services(compose)
     assert services, "no Steadyeye service in compose.yaml"
     for name, spec in services.items():
@@ -128,6 +131,32 @@ def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[
 
 def test_compose_runs_every_service(compose: dict[str, Any]) -> None:
     assert set(steadyeye_services(compose)) == set(ALL_SERVICES)
+
+
+def test_capture_is_opt_in_with_its_strategies_and_a_dataset_volume(
+    compose: dict[str, Any],
+) -> None:
+    """capture runs with `--profile capture`, reads the strategies file mounted where its setting
+    says (the example by default) and writes the dataset to a named volume, which the image's
+    directory owned by its user seeds (the root filesystem is the image's, not writable)."""
+    from services.capture.loader import load_strategies
+
+    spec = steadyeye_services(compose)["capture"]
+    assert spec["profiles"] == ["capture"]
+    env = environment(spec)
+    mounts = {}
+    for volume in spec["volumes"]:
+        source, target, *mode = interpolated(volume).split(":")
+        mounts[target] = (source, mode)
+    strategies = env["STEADYEYE_CAPTURE_STRATEGIES_FILE"]
+    source, mode = mounts[strategies]
+    assert mode == ["ro"] and load_strategies(ROOT / source).strategies
+    dataset = env["STEADYEYE_CAPTURE_DATASET_URL"]
+    assert mounts[dataset] == ("dataset", [])
+    assert "dataset" in compose["volumes"], "a named volume, kept by docker compose down"
+    assert env["STEADYEYE_CAPTURE_TRITON_URL"] == "triton:8001"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"install -d -o 10001 -g 10001 {dataset}" in dockerfile
 
 
 def test_triton_reserves_an_nvidia_gpu(compose: dict[str, Any]) -> None:
@@ -167,7 +196,7 @@ def test_topics_are_the_charts(compose: dict[str, Any]) -> None:
     assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) >= 4 * 1024 * 1024  # max_request_size default
 
 
-REDIS_USERS = {"ingest", "preprocess", "inference", "tracking", "monitor", "alert"}
+REDIS_USERS = {"ingest", "preprocess", "inference", "tracking", "monitor", "alert", "capture"}
 
 
 def test_each_service_connects_to_redis_as_its_own_user(compose: dict[str, Any]) -> None:

@@ -43,12 +43,12 @@ NAMESPACE = "vision"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), the platform baseline, and
 # the newest kubernetes-validate knows.
 K8S_VERSIONS = ("1.25.0", "1.30.0", "latest")
-# The pipeline's services, on in every ci set; webhook runs only where its URL Secret is named
-# (gpu-production).
-SERVICES = ("ingest", "preprocess", "inference", "tracking", "monitor", "alert")
+# The services on in every ci set (capture is off by default, as it needs a dataset destination:
+# each ci set gives it one); webhook runs only where its URL Secret is named (gpu-production).
+SERVICES = ("ingest", "preprocess", "inference", "tracking", "monitor", "alert", "capture")
 ALL_SERVICES = (*SERVICES, "webhook")
 INPUT_TOPIC = {"preprocess": "frames", "inference": "ready", "tracking": "detections",
-               "monitor": "detections", "alert": "tracks"}  # fmt: skip
+               "monitor": "detections", "alert": "tracks", "capture": "detections"}  # fmt: skip
 # Custom resources the chart may render; kubernetes-validate has no schema for them, so their
 # structure is asserted below instead.
 CUSTOM_KINDS = {
@@ -157,12 +157,13 @@ def all_containers(spec: Obj) -> list[Obj]:
 
 def container_env(objects: list[Obj], deployment: Obj) -> dict[str, Any]:
     """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (a
-    valueFrom stays a dict)."""
+    valueFrom stays a dict; an envFrom Secret's keys are not known here)."""
     configmaps = by_kind(objects, "ConfigMap")
     (container,) = pod_spec(deployment)["containers"]
     env: dict[str, Any] = {}
     for source in container.get("envFrom", []):
-        env.update(configmaps[source["configMapRef"]["name"]]["data"])
+        if "configMapRef" in source:
+            env.update(configmaps[source["configMapRef"]["name"]]["data"])
     for var in container.get("env", []):
         env[var["name"]] = var.get("value", var.get("valueFrom"))
     return env
@@ -716,6 +717,154 @@ def test_webhook_runs_only_with_its_url_secret(helm_bin: Path) -> None:
     assert "webhook" not in peer["podSelector"]["matchExpressions"][0]["values"]
 
 
+# --------------------------------------------------------------------------------------------
+# Capture: a labelling dataset on a claim or in object storage
+
+
+CAPTURE_STRATEGIES = "/etc/steadyeye/strategies/strategies.yaml"
+CAPTURE_MOUNT = "/var/lib/steadyeye/dataset"
+
+
+@pytest.mark.parametrize(
+    ("values", "dataset", "claim", "mode"),
+    [
+        ("minimal", CAPTURE_MOUNT, fullname("capture-dataset"), "ReadWriteOnce"),  # the chart's
+        ("keda", CAPTURE_MOUNT, "steadyeye-dataset", "ReadWriteMany"),  # yours, shared
+        ("gpu-production", "s3://vision-datasets/steadyeye", None, None),
+        ("external-kafka-sasl", "gs://vision-datasets/steadyeye", None, None),
+    ],
+    ids=["created-claim", "existing-claim", "s3", "gcs"],
+)
+def test_capture_writes_its_dataset_to_a_claim_or_object_storage(
+    helm_bin: Path, values: str, dataset: str, claim: str | None, mode: str | None
+) -> None:
+    objects = render(helm_bin, ci_file(values))
+    deployment = by_kind(objects, "Deployment")[fullname("capture")]
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    assert container["args"] == ["services.capture"]
+    env = container_env(objects, deployment)
+    model = yaml.safe_load(ci_file(values).read_text())["triton"].get("modelName", "yolox_nano")
+    assert env["STEADYEYE_CAPTURE_DATASET_URL"] == dataset
+    assert env["STEADYEYE_CAPTURE_STRATEGIES_FILE"] == CAPTURE_STRATEGIES
+    assert env["STEADYEYE_CAPTURE_TRITON_URL"] == f"{fullname('triton')}:8001"
+    assert env["STEADYEYE_CAPTURE_MODEL_NAME"] == model  # its class names come from Triton
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert mounts["strategies"] == {
+        "name": "strategies", "mountPath": "/etc/steadyeye/strategies", "readOnly": True
+    }  # fmt: skip
+    claims = by_kind(objects, "PersistentVolumeClaim")
+    if claim is None:  # object storage: nothing mounted, nothing to keep
+        assert "dataset" not in mounts and "dataset" not in volumes and not claims
+        return
+    assert mounts["dataset"] == {"name": "dataset", "mountPath": CAPTURE_MOUNT}  # writable
+    assert volumes["dataset"]["persistentVolumeClaim"] == {"claimName": claim}
+    # One node mounts a ReadWriteOnce claim: the old pod goes before the new one comes.
+    rollout = "Recreate" if mode == "ReadWriteOnce" else "RollingUpdate"
+    assert deployment["spec"]["strategy"]["type"] == rollout
+    if claim != fullname("capture-dataset"):
+        assert not claims, "an existing claim is yours: the chart makes none"
+        return
+    (pvc,) = claims.values()
+    assert pvc["metadata"]["name"] == claim
+    assert pvc["metadata"]["labels"]["app.kubernetes.io/component"] == "capture"
+    # The labelling data outlives the release: helm uninstall leaves the claim.
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert pvc["spec"]["accessModes"] == [mode]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert "storageClassName" not in pvc["spec"]  # the cluster's default
+
+
+def test_capture_replicas_share_a_readwritemany_claim(helm_bin: Path) -> None:
+    objects = render(
+        helm_bin,
+        ci_file("minimal"),
+        "capture.replicaCount=2",
+        "capture.dataset.persistentVolumeClaim.accessMode=ReadWriteMany",
+        "capture.dataset.persistentVolumeClaim.storageClass=nfs-client",
+        "capture.dataset.persistentVolumeClaim.subPath=steadyeye",
+    )
+    deployment = by_kind(objects, "Deployment")[fullname("capture")]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    (container,) = pod_spec(deployment)["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "dataset"]
+    assert mount["subPath"] == "steadyeye"
+    pvc = by_kind(objects, "PersistentVolumeClaim")[fullname("capture-dataset")]["spec"]
+    assert pvc["accessModes"] == ["ReadWriteMany"] and pvc["storageClassName"] == "nfs-client"
+
+
+def test_capture_reads_object_storage_credentials_from_secrets(helm_bin: Path) -> None:
+    s3 = render(helm_bin, ci_file("gpu-production"))
+    deployment = by_kind(s3, "Deployment")[fullname("capture")]
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["envFrom"][1:] == [{"secretRef": {"name": "steadyeye-dataset-store"}}]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    gcs = render(helm_bin, ci_file("external-kafka-sasl"))
+    deployment = by_kind(gcs, "Deployment")[fullname("capture")]
+    spec = pod_spec(deployment)
+    env = container_env(gcs, deployment)
+    key_file = "/var/run/secrets/steadyeye/gcs/credentials.json"
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == key_file
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["gcs-credentials"]["secret"] == {"secretName": "steadyeye-dataset-gcs"}
+    (container,) = spec["containers"]
+    assert {"name": "gcs-credentials", "mountPath": "/var/run/secrets/steadyeye/gcs",
+            "readOnly": True} in container["volumeMounts"]  # fmt: skip
+    # Its strategies from your ConfigMap: the chart renders none.
+    assert volumes["strategies"]["configMap"] == {
+        "name": "steadyeye-capture-strategies",
+        "items": [{"key": "strategies.yaml", "path": "strategies.yaml"}],
+    }
+    assert not [n for n in by_kind(gcs, "ConfigMap") if "strategies" in n]
+
+
+def test_capture_strategies_configmap_loads_and_defaults_to_the_example(helm_bin: Path) -> None:
+    from services.capture.loader import load_strategies, parse_strategies
+
+    example_file = ROOT / "examples" / "capture-strategies.yaml"
+    objects = render(helm_bin, ci_file("minimal"))
+    configmap = by_kind(objects, "ConfigMap")[fullname("capture-strategies")]
+    assert configmap["metadata"]["labels"]["app.kubernetes.io/component"] == "capture"
+    parsed = parse_strategies(configmap["data"]["strategies.yaml"])
+    example = load_strategies(example_file)
+    assert (parsed.defaults, parsed.strategies) == (example.defaults, example.strategies)
+    assert not parsed.privacy, "the example's rectangles are the sample clip's"
+    # The whole example file fits capture.strategies.content as it is.
+    document = yaml.safe_load(example_file.read_text())
+    content = f"capture.strategies.content={json.dumps(document)}"
+    result = run_helm(helm_bin, *template_args(ci_file("minimal"), ()), "--set-json", content)
+    assert result.returncode == 0, result.stderr
+    rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+    text = by_kind(rendered, "ConfigMap")[fullname("capture-strategies")]["data"]["strategies.yaml"]
+    assert yaml.safe_load(text) == document
+    assert parse_strategies(text).privacy == example.privacy
+    # New strategies roll the pods (they are read at start).
+    changed = render(helm_bin, ci_file("minimal"), "capture.strategies.content.defaults=null")
+    annotations = [
+        pod_spec_meta["metadata"]["annotations"]["checksum/strategies"]
+        for pod_spec_meta in (
+            by_kind(objects, "Deployment")[fullname("capture")]["spec"]["template"],
+            by_kind(changed, "Deployment")[fullname("capture")]["spec"]["template"],
+        )
+    ]
+    assert annotations[0] != annotations[1]
+
+
+def test_capture_is_off_by_default_and_needs_a_dataset(helm_bin: Path) -> None:
+    """Without a dataset destination nothing of capture renders; the Redis users and the Triton
+    policy still name it (a later upgrade turns it on without new Secrets keys to forget)."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["capture"]
+    assert values["enabled"] is False and values["replicaCount"] == 1
+    assert values["dataset"]["persistentVolumeClaim"]["accessMode"] == "ReadWriteOnce"
+    objects = render(helm_bin, ci_file("minimal"), "capture.enabled=false")
+    assert not [o for o in objects if "capture" in o["metadata"]["name"]]
+    (test_pod,) = by_kind(objects, "Pod").values()
+    assert not [a for a in pod_spec(test_pod)["containers"][0]["args"] if "capture" in a]
+
+
 def test_schema_accepts_the_redis_acl_and_webhook_values(helm_bin: Path) -> None:
     for sets in [
         ("redis.acl.enabled=false", "redis.existingSecret=redis-admin"),
@@ -800,6 +949,11 @@ def test_selectors_are_stable_and_match_their_pods(helm_bin: Path) -> None:
         "webhook.enabled=true",  # the URL Secret is the switch
         "webhook.settings.retries=3",
         "webhook.settings.url=https://hooks.example.com/x",  # a Secret, never a value
+        "capture.dataset.persistentVolumeClaim.sise=10Gi",
+        "capture.datset.url=s3://bucket/d",
+        "capture.settings.dataset_url=s3://bucket/d",  # the chart owns the wiring
+        "capture.settings.dedupe_distanse=8",
+        "capture.strategies.content.strategies[0].evrey=3",
     ],
 )
 def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
@@ -827,6 +981,13 @@ def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
             "redis.acl.existingSecret is required with an external Redis because",
         ),
         (("triton.tracing.enabled=true",), "triton.tracing.url is required"),
+        (
+            ("capture.dataset.persistentVolumeClaim.enabled=false",),
+            "capture.dataset is required because",
+        ),
+        (("capture.dataset.url=s3://bucket/d",), "capture.dataset.url and capture.dataset.pers"),
+        (("capture.replicaCount=2",), "accessMode must be ReadWriteMany when capture may run"),
+        (("capture.keda.enabled=true",), "accessMode must be ReadWriteMany when capture may run"),
         (
             ("kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN"),
             "kafka.sasl.existingSecret is required",
@@ -857,6 +1018,7 @@ def test_rendered_environment_passes_the_services_settings_validation(
     """Each service's environment, as rendered, loads with the services' own settings classes
     (unknown STEADYEYE_* names and bad values are start-up errors there)."""
     from services.alert.settings import AlertSettings
+    from services.capture.settings import CaptureSettings
     from services.core.settings import (
         ClaimCheckSettings,
         KafkaSettings,
@@ -874,7 +1036,7 @@ def test_rendered_environment_passes_the_services_settings_validation(
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
                "monitor": MonitorSettings, "alert": AlertSettings,
-               "webhook": WebhookSettings}  # fmt: skip
+               "webhook": WebhookSettings, "capture": CaptureSettings}  # fmt: skip
     objects = render(helm_bin, values)
     deployments = by_kind(objects, "Deployment")
     for name in [s for s in ALL_SERVICES if fullname(s) in deployments]:
@@ -886,7 +1048,7 @@ def test_rendered_environment_passes_the_services_settings_validation(
             load(cls, plain)  # raises ConfigError naming the variable
         assert plain["STEADYEYE_KAFKA_BOOTSTRAP_SERVERS"]
         assert "STEADYEYE_CLAIM_CHECK_STORE" not in plain  # Redis: pods run on many nodes
-        if name in ("preprocess", "inference"):
+        if name in ("preprocess", "inference", "capture"):
             assert plain[f"STEADYEYE_{name.upper()}_TRITON_URL"].endswith(":8001")
 
 
@@ -894,6 +1056,7 @@ def test_chart_settings_cover_the_services_settings() -> None:
     """Every setting a service reads is either set by the chart or offered under `settings` in
     values.schema.json, and nothing else is offered: a new setting in the code fails here."""
     from services.alert.settings import AlertSettings
+    from services.capture.settings import CaptureSettings
     from services.core.settings import ClaimCheckSettings, KafkaSettings, RedisSettings
     from services.inference.settings import InferenceSettings
     from services.ingest.settings import IngestSettings
@@ -916,6 +1079,8 @@ def test_chart_settings_cover_the_services_settings() -> None:
         ("monitor", MonitorSettings): base,
         ("alert", AlertSettings): base | {"rules_file"},
         ("webhook", WebhookSettings): base | {"url"},
+        ("capture", CaptureSettings): base | {"strategies_file", "dataset_url", "triton_url",
+                                              "model_name"},
     }  # fmt: skip
     for (key, cls), chart_managed in table.items():
         offered = set(schema[key]["properties"]["settings"]["properties"])
@@ -1062,7 +1227,8 @@ def test_hpa_and_pdbs_in_gpu_production(helm_bin: Path) -> None:
         assert "replicas" not in deployments[name]["spec"], "the HPA owns replicas"
     pdbs = by_kind(objects, "PodDisruptionBudget")
     assert set(pdbs) == {fullname(s) for s in ("preprocess", "inference", "tracking", "monitor",
-                                                "alert", "webhook", "triton")}  # fmt: skip
+                                                "alert", "webhook", "capture",
+                                                "triton")}  # fmt: skip
     ingest = deployments[fullname("ingest")]["spec"]
     assert ingest["replicas"] == 1 and ingest["strategy"]["type"] == "Recreate"
 
@@ -1100,7 +1266,9 @@ def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> 
     triton = policies[fullname("triton")]["spec"]
     (grpc,) = [r for r in triton["ingress"] if r["ports"][0]["port"] == 8001]
     (peer,) = grpc["from"]
-    assert peer["podSelector"]["matchExpressions"][0]["values"] == ["preprocess", "inference"]
+    assert peer["podSelector"]["matchExpressions"][0]["values"] == [
+        "preprocess", "inference", "capture"  # capture reads the model's classes
+    ]  # fmt: skip
     services = policies[fullname("services")]["spec"]
     assert services["policyTypes"] == ["Ingress", "Egress"]
     assert {53} <= {p["port"] for r in services["egress"] for p in r.get("ports", [])}
@@ -1109,6 +1277,13 @@ def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> 
     assert webhook["policyTypes"] == ["Egress"]
     assert webhook["egress"] == [
         {"to": [{"ipBlock": {"cidr": "10.60.0.0/24"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
+    ]
+    assert "capture" in services["podSelector"]["matchExpressions"][0]["values"]
+    capture = policies[fullname("capture")]["spec"]  # its dataset's bucket, on top of the above
+    assert capture["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "capture"
+    assert capture["policyTypes"] == ["Egress"]
+    assert capture["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.70.0.0/24"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
     ]
 
 

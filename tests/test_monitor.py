@@ -4,15 +4,21 @@ stream opens none over 2,500 frames. The frame quality comes from preprocess's o
 
 from __future__ import annotations
 
+import uuid
+
 import cv2
 import numpy as np
 import pytest
+import redis
 
+from services.core.settings import RedisSettings
 from services.monitor.camera import CameraMonitor
+from services.monitor.handler import MonitorHandler
 from services.monitor.settings import MonitorSettings, parse_buckets
 from services.preprocess.quality import QualityMeter
 from steadyeye.bench.alterations import ALTERATIONS, other_scene
-from steadyeye.v1.common_pb2 import FrameQuality
+from steadyeye.v1.common_pb2 import FrameQuality, FrameRef
+from steadyeye.v1.detections_pb2 import Detections, ModelRef
 
 SIZE = (416, 312)  # the letterboxed area preprocess measures for the 768x576 clip
 WARMUP = 500
@@ -155,3 +161,43 @@ def test_an_open_episode_ends_when_normal_is_redefined(clip, learned, decision, 
     assert (ended.started, ended.event_id) == (False, started.event_id)
     assert ended.note.startswith(note)
     assert monitor.episode_start is None and not monitor.statistic.any()
+
+
+def test_a_full_warm_up_waits_to_calibrate_and_slides_on_to_the_latest_frames(clip):
+    """The handler spreads calibrations (~2 s each) over batches; a camera kept waiting learns
+    from its latest frames once it may."""
+    monitor = CameraMonitor("cam", SETTINGS)
+    for t in range(WARMUP + 30):
+        monitor.observe(t, unaltered(clip, t), MODEL, may_learn=False)
+    assert monitor.reference is None and len(monitor.warmup) == WARMUP
+    monitor.observe(WARMUP + 30, unaltered(clip, WARMUP + 30), MODEL)
+    assert monitor.reference.reference_id == f"cam@{WARMUP + 30}/{MODEL}"
+
+
+def test_cameras_that_start_together_calibrate_one_per_batch(clip):
+    """Each calibration takes ~2 s of CPU: a batch holding many cameras' last warm-up frames
+    calibrates one of them, so the loop never stalls past Kafka's poll interval."""
+    client = redis.Redis.from_url(RedisSettings().url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
+    cameras = [f"calibrate-{uuid.uuid4().hex[:8]}-{i}" for i in range(3)]
+    handler = MonitorHandler(client, "drift", MonitorSettings(warmup_frames=50))
+
+    def batch(frames: range) -> list[bool]:
+        for t in frames:
+            for camera in cameras:
+                ref = FrameRef(camera_id=camera, frame_id=t, width=768, height=576)
+                handler.handle(Detections(ref=ref, model=ModelRef(version=MODEL),
+                                          quality=unaltered(clip, t)))  # fmt: skip
+        handler.before_commit()
+        return [handler._monitor(c).reference is not None for c in cameras]
+
+    try:
+        assert batch(range(50)) == [True, False, False]
+        assert batch(range(50, 51)) == [True, True, False]
+        assert batch(range(51, 52)) == [True, True, True]
+    finally:
+        client.delete(*[f"steadyeye:state:monitor:{c}" for c in cameras])
+        client.delete(*[f"steadyeye:monitor:history:{c}" for c in cameras])

@@ -38,6 +38,16 @@ ALLOWED = {
     "alert": [("MGET", "steadyeye:frame:cam-1:0"), ("EXISTS", "steadyeye:alert:sent:a"),
               ("HGETALL", "steadyeye:alert:last_seen"),
               ("SET", "steadyeye:snapshot:a.jpg", "jpg", "EX", "5")],
+    "capture": [("MGET", "steadyeye:frame:cam-1:0", "steadyeye:capture:drift:cam-1"),
+                ("SET", "steadyeye:capture:drift:cam-1", "{}", "EX", "5"),
+                ("INCRBY", "steadyeye:capture:limit:r:minute:1:camera:cam-1", "1"),
+                ("DECRBY", "steadyeye:capture:limit:r:minute:1:camera:cam-1", "1"),
+                ("EXPIRE", "steadyeye:capture:limit:r:minute:1:camera:cam-1", "5"),
+                ("LPUSH", "steadyeye:capture:recent:cam-1", "00 0.0 r"),
+                ("LTRIM", "steadyeye:capture:recent:cam-1", "0", "9"),
+                ("LRANGE", "steadyeye:capture:recent:cam-1", "0", "9"),
+                ("EXPIRE", "steadyeye:capture:recent:cam-1", "5"),
+                ("HINCRBY", "steadyeye:capture:stats", "captured", "1")],
 }  # fmt: skip
 REFUSED = {
     "ingest": [("SET", "steadyeye:state:tracker:cam-1", "{}"), ("MGET", "steadyeye:ready:x")],
@@ -48,6 +58,9 @@ REFUSED = {
     "monitor": [("GET", "steadyeye:state:tracker:cam-1"), ("MGET", "steadyeye:frame:cam-1:0")],
     "alert": [("SET", "steadyeye:frame:cam-1:0", "px"), ("GET", "steadyeye:state:tracker:c"),
               ("UNLINK", "steadyeye:frame:cam-1:0")],
+    "capture": [("SET", "steadyeye:frame:cam-1:0", "px"),  # reads frames, never writes
+                ("UNLINK", "steadyeye:frame:cam-1:0"), ("GET", "steadyeye:state:monitor:cam-1"),
+                ("SET", "steadyeye:alert:sent:a", "1"), ("DEL", "steadyeye:capture:stats")],
 }  # fmt: skip
 
 

@@ -31,6 +31,12 @@ RULES: dict[str, str] = {
         "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* "
         "~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"
     ),
+    # reads frames to capture them; drift episodes, limit counters, recent captures' hashes,
+    # counts (services/capture)
+    "capture": (
+        "%R~steadyeye:frame:* ~steadyeye:capture:* "
+        "+mget +set +incrby +decrby +expire +lrange +lpush +ltrim +hincrby"
+    ),
 }
 # Before each service's rules: nothing but PING unless listed, no key or channel by default.
 BASE = "on resetkeys resetchannels -@all +ping"

@@ -172,8 +172,11 @@ class CameraMonitor:
         detections: list[Detection] | None = None,
         size: tuple[int, int] = (0, 0),
         bucket: str = "",
+        may_learn: bool = True,
     ) -> Change | None:
-        """One frame; a frame at or below the last one seen is a replay and changes nothing."""
+        """One frame; a frame at or below the last one seen is a replay and changes nothing.
+        With `may_learn` false a full warm-up waits (sliding on to the latest frames) rather
+        than calibrate now: calibration takes ~2 s of CPU and the caller spreads it out."""
         if frame_id <= self.last_frame_id:
             return None
         self.last_frame_id = frame_id
@@ -188,7 +191,9 @@ class CameraMonitor:
         self._previous_boxes = boxes_of(detections or [], size)
         if self.reference is None:
             self.warmup.append(frame)
-            if len(self.warmup) >= self._s.warmup_frames:
+            if len(self.warmup) > self._s.warmup_frames:
+                del self.warmup[0]
+            if len(self.warmup) >= self._s.warmup_frames and may_learn:
                 reference_id = f"{self.camera_id}@{frame_id}/{model_version or 'unknown'}"
                 if bucket:
                     reference_id += f"/{bucket}"

@@ -37,9 +37,13 @@ threshold_gauge = Gauge(
 )
 active_gauge = Gauge("steadyeye_drift_active", "1 while a drift episode is open", ["camera"])
 episodes_total = Counter("steadyeye_drift_episodes_total", "Drift episodes started", ["camera"])
-# Snapshot a warm-up in progress (~160 KB) every so many frames, not at every commit: a crash
-# costs the reference at most these frames, which the warm-up then simply takes again.
+# Snapshot a warm-up in progress (~240 KB at 500 frames) every so many frames, not at every
+# commit: a crash costs the reference at most these frames, which the warm-up then takes again.
 WARMUP_SAVE_EVERY = 50
+# Calibrations per batch: each takes ~2 s of CPU (docs/performance.md), and cameras that start
+# together must not hold the loop past Kafka's poll interval; the others wait a batch, their
+# warm-up sliding on.
+CALIBRATIONS_PER_BATCH = 1
 STARTED, ENDED = DriftState.DRIFT_STATE_STARTED, DriftState.DRIFT_STATE_ENDED
 
 
@@ -57,6 +61,7 @@ class MonitorHandler(Handler):
         self._dirty: set[str] = set()
         self._history: list[tuple[str, Point]] = []
         self._applied: list[str] = []  # cameras whose command is applied, deleted once saved
+        self._calibrations_left = CALIBRATIONS_PER_BATCH
 
     def _monitor(self, camera_id: str) -> CameraMonitor:
         monitor = self._monitors.get(camera_id)
@@ -83,14 +88,15 @@ class MonitorHandler(Handler):
         learning = monitor.reference is None
         change = monitor.observe(ref.frame_id, message.quality, message.model.version,
                                  list(message.detections), (ref.width, ref.height),
-                                 self._bucket(ref))  # fmt: skip
+                                 self._bucket(ref), self._calibrations_left > 0)  # fmt: skip
         if monitor.reference is not None:
             self._dirty.add(camera_id)
             if learning:
+                self._calibrations_left -= 1
                 log.info("camera %s: reference %s learned", camera_id,
                          monitor.reference.reference_id)  # fmt: skip
             self._observed(camera_id, monitor)
-        elif change is not None or len(monitor.warmup) % WARMUP_SAVE_EVERY == 0:
+        elif change is not None or ref.frame_id % WARMUP_SAVE_EVERY == 0:
             self._dirty.add(camera_id)  # still learning: now and then
         if change is None:
             return []
@@ -192,10 +198,18 @@ class MonitorHandler(Handler):
             raise TransientError(f"redis unavailable saving monitor history: {exc}") from exc
         self._history.clear()
         self._applied.clear()
+        self._calibrations_left = CALIBRATIONS_PER_BATCH
 
     def reload_state(self) -> None:
         # Cameras may have moved, or a batch was rewound: go back to the committed snapshots.
+        # A camera now owned elsewhere must not keep exporting its last figures from here.
+        for camera_id in self._monitors:
+            active_gauge.remove(camera_id)
+            for name in NAMES:
+                statistic_gauge.remove(camera_id, name)
+                threshold_gauge.remove(camera_id, name)
         self._monitors.clear()
         self._dirty.clear()
         self._history.clear()
         self._applied.clear()
+        self._calibrations_left = CALIBRATIONS_PER_BATCH

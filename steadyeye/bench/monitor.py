@@ -39,6 +39,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from services.contract import ModelContract
 from services.core.settings import load
 from services.inference.boxes import to_detections
+from services.inference.settings import InferenceSettings
 from services.monitor import control
 from services.monitor.camera import CameraMonitor
 from services.monitor.handler import MonitorHandler
@@ -103,6 +104,7 @@ def prepare(source: str, frames: int, console: Console) -> tuple[list[Detections
     """The clip's frames as the monitor receives them (camera id left empty), and the CPU per
     frame of the quality meter and of the model's inference on them (ns)."""
     meter = QualityMeter(PreprocessSettings.model_fields["frozen_threshold"].default)
+    serving = load(InferenceSettings)
     messages: list[Detections] = []
     quality_ns: list[int] = []
     model_ns: list[int] = []
@@ -131,11 +133,14 @@ def prepare(source: str, frames: int, console: Console) -> tuple[list[Detections
         ref = FrameRef(frame_id=frame_id, width=width, height=height)
         ref.capture_time.FromMilliseconds(start_ms + 100 * frame_id)  # the clip's 10 fps
         ready = ReadyFrame(ref=ref, scale=boxed.scale, pad_x=boxed.pad_x, pad_y=boxed.pad_y)
-        detections = to_detections(ready, boxes[0], scores[0], classes[0], int(count[0, 0]),
-                                   contract, 0.0)  # fmt: skip
+        # As inference splits them: served detections, and candidates below the serving score.
+        found = (boxes[0], scores[0], classes[0], int(count[0, 0]), contract)
+        detections = to_detections(ready, *found, serving.min_score)
+        candidates = to_detections(ready, *found, serving.candidate_min_score,
+                                   below=serving.min_score)  # fmt: skip
         messages.append(Detections(ref=ref, model=ModelRef(name=contract.name,
                                    version=MODEL_VERSION), detections=detections,
-                                   quality=quality))  # fmt: skip
+                                   quality=quality, candidates=candidates))  # fmt: skip
     capture.release()
     return messages, {"quality_meter": quality_ns, "model": model_ns}
 

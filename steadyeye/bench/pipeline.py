@@ -242,6 +242,7 @@ def _monitor_tail(stack: Stack, process: psutil.Process, cpu_before: float, fram
     return {
         "frames_seen": state.get("last_frame_id", -1) + 1,
         "reference_ids": [r["id"] for r in state.get("references", {}).values()],
+        "episode_open": state.get("episode_start") is not None,
         "cpu_ms_per_frame": round((_cpu_seconds(process) - cpu_before) * 1000 / frames, 2),
     }
 

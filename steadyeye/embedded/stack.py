@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # Consumers, in pipeline order. ingest joins when there is a cameras file, alert when there
 # is a rules file, webhook when STEADYEYE_WEBHOOK_URL is set.
 PIPELINE = ("preprocess", "inference", "tracking", "monitor")
-TRITON_CLIENTS = ("preprocess", "inference")
+TRITON_CLIENTS = ("preprocess", "inference", "capture")
 
 
 class StackSettings(Group):
@@ -132,12 +132,15 @@ class Stack:
         fresh_redis: bool = False,
         webhook_url: str | None = None,
         monitor: bool = True,
+        capture_strategies: Path | None = None,
+        capture_dataset: str | None = None,
     ):
         """fresh_redis: start a Redis of our own even when one answers, so no tracker or
         alert state of an earlier run (same camera, same frame ids) leaks into this one.
         webhook_url: run the webhook service, delivering alerts there (default:
         STEADYEYE_WEBHOOK_URL). monitor: run the drift monitor (benchmarks leave it out to
-        measure what it costs)."""
+        measure what it costs). capture_strategies: run the capture service with these
+        strategies, writing its dataset to capture_dataset (default: WORKDIR/dataset)."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
@@ -154,6 +157,8 @@ class Stack:
         self.monitor = monitor
         self.say = say
         self.workdir = (workdir or self.settings.workdir).resolve()
+        self.capture_strategies = capture_strategies
+        self.capture_dataset = capture_dataset or str(self.workdir / "dataset")
         self.logs = self.workdir / "logs"
         self.kafka_port = free_port()
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
@@ -212,6 +217,7 @@ class Stack:
             *(name for name in PIPELINE if self.monitor or name != "monitor"),
             *(("alert",) if self.rules_file else ()),
             *(("webhook",) if self.webhook_url else ()),
+            *(("capture",) if self.capture_strategies else ()),
         )
         for stage in (consumers, ("ingest",) if self.cameras_file else ()):
             for name in stage:
@@ -409,6 +415,9 @@ class Stack:
             env[f"{prefix}RULES_FILE"] = str(self.rules_file)
         if name == "webhook" and self.webhook_url:
             env[f"{prefix}URL"] = self.webhook_url
+        if name == "capture" and self.capture_strategies:
+            env[f"{prefix}STRATEGIES_FILE"] = str(self.capture_strategies)
+            env[f"{prefix}DATASET_URL"] = self.capture_dataset
         return env
 
     def wait_ready(self, name: str) -> None:
@@ -458,6 +467,7 @@ class Stack:
             "inference",
             "tracking",
             "monitor",
+            "capture",
             "alert",
             "webhook",
             "triton",

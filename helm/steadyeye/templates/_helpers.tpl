@@ -3,10 +3,17 @@ The services, in pipeline order; each runs `python -m services.<name>` and consu
 topic in the consumer group "steadyeye-<name>" (ingest reads cameras, not a topic). monitor
 reads the detections beside tracking and writes drift events; alert reads them beside the tracks
 (its input topic below is the one KEDA scales it on). webhook delivers alerts over HTTP and runs
-only when its URL Secret is named.
+only when its URL Secret is named. capture reads the detections, tracks and drift events (KEDA
+scales it on the detections) and writes a labelling dataset; it runs when enabled, which needs
+a dataset destination.
 */}}
 {{- define "steadyeye.services" -}}
-ingest preprocess inference tracking monitor alert webhook
+ingest preprocess inference tracking monitor alert webhook capture
+{{- end }}
+
+{{/* The services that call Triton's gRPC port (the model's contract; inference: detections). */}}
+{{- define "steadyeye.tritonClients" -}}
+preprocess inference capture
 {{- end }}
 
 {{/* The services that run with these values, in pipeline order. */}}
@@ -26,7 +33,7 @@ ingest preprocess inference tracking monitor alert webhook
 {{- end }}
 
 {{- define "steadyeye.inputTopicKey" -}}
-{{- get (dict "preprocess" "frames" "inference" "ready" "tracking" "detections" "monitor" "detections" "alert" "tracks" "webhook" "alerts") . -}}
+{{- get (dict "preprocess" "frames" "inference" "ready" "tracking" "detections" "monitor" "detections" "alert" "tracks" "webhook" "alerts" "capture" "detections") . -}}
 {{- end }}
 
 {{/* Chart name, truncated to 63 characters (a DNS label). */}}
@@ -143,7 +150,7 @@ always override. Usage: fromYaml (include "steadyeye.serviceValues" (list $ "ing
 {{- toYaml $out -}}
 {{- end }}
 
-{{/* Triton's gRPC address for preprocess and inference (validate checks externalUrl). */}}
+{{/* Triton's gRPC address for its clients (validate checks externalUrl). */}}
 {{- define "steadyeye.tritonUrl" -}}
 {{- if .Values.triton.enabled }}
 {{- printf "%s-triton:8001" (include "steadyeye.fullname" .) }}
@@ -166,12 +173,35 @@ always override. Usage: fromYaml (include "steadyeye.serviceValues" (list $ "ing
 {{- end }}
 
 {{/*
+capture's dataset on a claim: the claim's access mode as the values state it, or "" when the
+dataset goes to object storage (dataset.url) or nowhere yet (validate says so). A claim that
+only one node mounts (ReadWriteOnce*) makes capture one pod rolled with Recreate.
+*/}}
+{{- define "steadyeye.captureClaimMode" -}}
+{{- $d := .Values.capture.dataset }}
+{{- if and $d.persistentVolumeClaim.enabled (not $d.url) }}
+{{- $d.persistentVolumeClaim.accessMode }}
+{{- end }}
+{{- end }}
+
+{{/* The claim capture's dataset lives on: yours, or the one the chart creates. */}}
+{{- define "steadyeye.captureClaimName" -}}
+{{- default (printf "%s-capture-dataset" (include "steadyeye.fullname" .)) .Values.capture.dataset.persistentVolumeClaim.existingClaim }}
+{{- end }}
+
+{{/* STEADYEYE_CAPTURE_DATASET_URL: the object storage URL, or the claim's mount path. */}}
+{{- define "steadyeye.captureDatasetUrl" -}}
+{{- $d := .Values.capture.dataset }}
+{{- default $d.mountPath $d.url }}
+{{- end }}
+
+{{/*
 Least privilege in Redis: each service that uses Redis connects as its own ACL user,
 "steadyeye-<service>", allowed only its keys and commands. These are the services with a user
 (webhook uses no Redis), in the order of services/core/redis_acl.py.
 */}}
 {{- define "steadyeye.redisUsers" -}}
-ingest preprocess inference tracking monitor alert
+ingest preprocess inference tracking monitor alert capture
 {{- end }}
 
 {{/*
@@ -188,6 +218,7 @@ a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
   "tracking" "~steadyeye:state:tracker:* +get +set"
   "monitor" "~steadyeye:state:monitor:* ~steadyeye:monitor:* +get +set +hgetall +hdel +xadd"
   "alert" "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* ~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"
+  "capture" "%R~steadyeye:frame:* ~steadyeye:capture:* +mget +set +incrby +decrby +expire +lrange +lpush +ltrim +hincrby"
 }}
 {{- printf "%s %s" $base (get $rules .) }}
 {{- end }}
@@ -363,8 +394,8 @@ and a template that trusted it would leave broken YAML behind.
 {{- if and $t.tracing.enabled (not $t.tracing.url) (not .Values.jaeger.bundled.enabled) }}
 {{- $problems = append $problems "triton.tracing.url is required with triton.tracing.enabled because Triton sends its spans there (OTLP/HTTP), or set jaeger.bundled.enabled=true" }}
 {{- end }}
-{{- else if and (or .Values.preprocess.enabled .Values.inference.enabled) (not $t.externalUrl) }}
-{{- $problems = append $problems "triton.externalUrl is required when triton.enabled is false because preprocess and inference call Triton: host:8001 of your Triton" }}
+{{- else if and (or .Values.preprocess.enabled .Values.inference.enabled .Values.capture.enabled) (not $t.externalUrl) }}
+{{- $problems = append $problems "triton.externalUrl is required when triton.enabled is false because preprocess and inference (and capture, for the model's classes) call Triton: host:8001 of your Triton" }}
 {{- end }}
 {{- if .Values.ingest.enabled }}
 {{- $c := .Values.ingest.cameras }}
@@ -375,6 +406,21 @@ and a template that trusted it would leave broken YAML behind.
 {{- if .Values.alert.enabled }}
 {{- if and (not .Values.alert.rules.content) (not .Values.alert.rules.existingConfigMap) }}
 {{- $problems = append $problems "alert.rules is required because alert raises alerts only by its rules: give the rules document as content, or name existingConfigMap holding the rules file" }}
+{{- end }}
+{{- end }}
+{{- $c := .Values.capture }}
+{{- if $c.enabled }}
+{{- $d := $c.dataset }}
+{{- $claim := $d.persistentVolumeClaim }}
+{{- if and $d.url $claim.enabled }}
+{{- $problems = append $problems "capture.dataset.url and capture.dataset.persistentVolumeClaim.enabled are exclusive: the dataset goes to object storage or to a claim, not both" }}
+{{- else if not (or $d.url $claim.enabled) }}
+{{- $problems = append $problems "capture.dataset is required because capture writes the frames it picks for labelling there: set capture.dataset.url (s3://bucket/path, gs://bucket/path; the image needs s3fs or gcsfs) or capture.dataset.persistentVolumeClaim.enabled=true (a new claim, or existingClaim)" }}
+{{- else if and $claim.enabled (hasPrefix "ReadWriteOnce" $claim.accessMode) (or (gt (int $c.replicaCount) 1) $c.autoscaling.enabled $c.keda.enabled) }}
+{{- $problems = append $problems (printf "capture.dataset.persistentVolumeClaim.accessMode must be ReadWriteMany when capture may run more than one replica (replicaCount, autoscaling or keda): its replicas share one dataset, and a %s claim is mounted by one node only. Use a ReadWriteMany storage class (or existingClaim), capture.dataset.url, or one replica" $claim.accessMode) }}
+{{- end }}
+{{- if and (not $c.strategies.content) (not $c.strategies.existingConfigMap) }}
+{{- $problems = append $problems "capture.strategies is required because capture picks frames only by its strategies: give the strategies document as content, or name existingConfigMap holding the strategies file" }}
 {{- end }}
 {{- end }}
 {{- with $problems }}
