@@ -17,6 +17,7 @@ from services.core.errors import ConfigError
 from services.core.settings import load
 from steadyeye.dataset_commands import dataset
 from steadyeye.monitor_commands import monitor
+from steadyeye.validate_commands import validate
 
 DEMO_RULES = Path(__file__).resolve().parents[1] / "examples" / "demo-rules.yaml"
 
@@ -523,6 +524,7 @@ def bench_monitor_command(
 
 main.add_command(monitor)
 main.add_command(dataset)
+model.add_command(validate)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,14 @@
+"""`steadyeye model validate`: gate a candidate model on the serving model's own frames."""
+
+from steadyeye.validate.policy import Policy, PolicyError, load_policy, parse_policy
+from steadyeye.validate.run import Request, UsageError, validate
+
+__all__ = [
+    "Policy",
+    "PolicyError",
+    "Request",
+    "UsageError",
+    "load_policy",
+    "parse_policy",
+    "validate",
+]
