@@ -29,6 +29,10 @@ class FrameDetections:
     scores: np.ndarray  # [n] float32
     classes: np.ndarray  # [n] int
 
+    def subset(self, keep: np.ndarray) -> FrameDetections:
+        """The boxes where `keep` (a boolean mask) is True."""
+        return FrameDetections(self.boxes[keep], self.scores[keep], self.classes[keep])
+
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if not len(a) or not len(b):
@@ -139,23 +143,23 @@ class Agreement:
         return cand / ref
 
 
-def _side(det: FrameDetections, floor: float) -> FrameDetections:
-    keep = det.scores >= floor
-    return FrameDetections(det.boxes[keep], det.scores[keep], det.classes[keep])
+def _count(
+    cand_sure: np.ndarray, matched: np.ndarray, ref_sure: np.ndarray, taken: np.ndarray
+) -> Tally:
+    """Tally the sure boxes (masks) of both sides, given match()'s result."""
+    return Tally(
+        cand_sure=int(cand_sure.sum()),
+        cand_sure_matched=int((cand_sure & (matched >= 0)).sum()),
+        ref_sure=int(ref_sure.sum()),
+        ref_sure_matched=int((ref_sure & taken).sum()),
+    )
 
 
 def _tally(
     cand: FrameDetections, ref: FrameDetections, iou: float, sure: float, aware: bool
 ) -> tuple[Tally, np.ndarray, np.ndarray]:
     matched, taken = match(cand, ref, iou, aware)
-    cand_sure, ref_sure = cand.scores >= sure, ref.scores >= sure
-    tally = Tally(
-        cand_sure=int(cand_sure.sum()),
-        cand_sure_matched=int((cand_sure & (matched >= 0)).sum()),
-        ref_sure=int(ref_sure.sum()),
-        ref_sure_matched=int((ref_sure & taken).sum()),
-    )
-    return tally, matched, taken
+    return _count(cand.scores >= sure, matched, ref.scores >= sure, taken), matched, taken
 
 
 def compare(
@@ -168,7 +172,8 @@ def compare(
     sure, present = serve + margin, max(serve - margin, 0.0)
     result = Agreement()
     for ref_all, cand_all in pairs:
-        ref, cand = _side(ref_all, present), _side(cand_all, present)
+        ref = ref_all.subset(ref_all.scores >= present)
+        cand = cand_all.subset(cand_all.scores >= present)
         boxes, _, _ = _tally(cand, ref, iou, sure, aware=False)
         classes, matched, taken = _tally(cand, ref, iou, sure, aware=True)
         result.boxes.add(boxes)
@@ -181,19 +186,9 @@ def compare(
             *ref.classes[ref.scores >= sure].tolist(),
             *cand.classes[cand.scores >= sure].tolist(),
         }:
-            one = result.per_class.setdefault(int(k), Tally())
-            c_sure, r_sure = (
-                (cand.classes == k) & (cand.scores >= sure),
-                (ref.classes == k) & (ref.scores >= sure),
-            )
-            one.add(
-                Tally(
-                    cand_sure=int(c_sure.sum()),
-                    cand_sure_matched=int((c_sure & (matched >= 0)).sum()),
-                    ref_sure=int(r_sure.sum()),
-                    ref_sure_matched=int((r_sure & taken).sum()),
-                )
-            )
+            c_sure = (cand.classes == k) & (cand.scores >= sure)
+            r_sure = (ref.classes == k) & (ref.scores >= sure)
+            result.per_class.setdefault(int(k), Tally()).add(_count(c_sure, matched, r_sure, taken))
         result.served_reference.update(ref_all.classes[ref_all.scores >= serve].tolist())
         result.served_candidate.update(cand_all.classes[cand_all.scores >= serve].tolist())
         result.frames += 1

@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from steadyeye.validate.request import Request, UsageError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
@@ -115,3 +117,18 @@ def labelled_frames(labels: Path, root: Path | None, limit: int | None) -> tuple
         limit=limit,
     )
     return source, document
+
+
+def requested_frames(request: Request) -> tuple[FrameSource, dict | None]:
+    """The frames to validate on, and the COCO labels when --labels was given: the labelled
+    images, else --frames, else the sample clip."""
+    if request.labels is not None:
+        if request.frames is not None and not request.frames.is_dir():
+            raise UsageError("with --labels, --frames must be the labelled images' folder")
+        return labelled_frames(request.labels, request.frames, request.max_frames)
+    if request.frames is None:
+        from services.core.settings import load
+        from steadyeye.assets import MediaSettings, media_file
+
+        return open_frames(media_file(load(MediaSettings), "vtest.avi"), request.max_frames), None
+    return open_frames(request.frames, request.max_frames), None

@@ -8,11 +8,15 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from steadyeye.validate.agreement import FrameDetections, match
+
+if TYPE_CHECKING:
+    from steadyeye.validate.run import Validation
 
 GREEN, RED = (60, 180, 75), (40, 40, 230)  # BGR
 
@@ -26,9 +30,8 @@ def _flags(
     mine_is_candidate: bool,
 ) -> np.ndarray:
     """Per box of `mine`: True where it is sure and has no match (class-aware) in `other`."""
-    keep_m, keep_o = mine.scores >= present, other.scores >= present
-    m = FrameDetections(mine.boxes[keep_m], mine.scores[keep_m], mine.classes[keep_m])
-    o = FrameDetections(other.boxes[keep_o], other.scores[keep_o], other.classes[keep_o])
+    keep_m = mine.scores >= present
+    m, o = mine.subset(keep_m), other.subset(other.scores >= present)
     if mine_is_candidate:
         matched, _ = match(m, o, iou, True)
         unmatched = matched < 0
@@ -49,7 +52,8 @@ def _draw(
     title: str,
 ) -> np.ndarray:
     keep = (det.scores >= serve) | flags
-    boxes, scores, classes, bad = det.boxes[keep], det.scores[keep], det.classes[keep], flags[keep]
+    shown, bad = det.subset(keep), flags[keep]
+    boxes, scores, classes = shown.boxes, shown.scores, shown.classes
     labels = [
         f"{names[c] if 0 <= c < len(names) else c} {s:.2f}"
         for c, s in zip(classes.tolist(), scores.tolist(), strict=True)
@@ -94,7 +98,7 @@ def _draw(
     return np.vstack([band, canvas])
 
 
-def side_by_side(validation, index: int, image: np.ndarray) -> np.ndarray:
+def side_by_side(validation: Validation, index: int, image: np.ndarray) -> np.ndarray:
     ref, cand = validation.reference, validation.candidate
     policy = validation.policy.agreement
     r, c = ref.detections[index], cand.detections[index]
@@ -147,7 +151,7 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}td.n{text-align
 """
 
 
-def render(result: dict, validation) -> str:
+def render(result: dict, validation: Validation) -> str:
     status = "pass" if result["passed"] else "fail"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -226,6 +230,6 @@ def render(result: dict, validation) -> str:
     return "\n".join(parts)
 
 
-def write_report(path: Path, result: dict, validation) -> Path:
+def write_report(path: Path, result: dict, validation: Validation) -> Path:
     path.write_text(render(result, validation))
     return path

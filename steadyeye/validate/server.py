@@ -49,11 +49,6 @@ def read_config(model_dir: Path) -> mc.ModelConfig:
     return text_format.Parse((model_dir / "config.pbtxt").read_text(), mc.ModelConfig())
 
 
-def config_dict(config: mc.ModelConfig) -> dict:
-    """The JSON form Triton's get_model_config(as_json=True) returns."""
-    return json_format.MessageToDict(config, preserving_proto_field_name=True)
-
-
 def as_python_backend(model_dir: Path, version: str | None = None, instances: int = 1) -> None:
     """Make an imported model (any target) servable by the embedded Triton, in place: the fused
     model.onnx is the same for every target; the Python backend runs it with onnxruntime."""

@@ -1,0 +1,2 @@
+"""The checks, one module per aspect: each judges what was measured against its policy section
+and returns check dicts (status, reason, figures) for the result."""
