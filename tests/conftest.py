@@ -13,12 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import redis
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.core.claimcheck import open_store
 from services.core.messages import Headers, decode, header, schema_headers
 from services.core.payload_keys import frame_key
+from services.core.settings import RedisSettings
 from steadyeye.assets import SHARED_CANDIDATES
 from steadyeye.embedded.stack import Stack
 from steadyeye.otlp_sink import OtlpReceiver
@@ -38,6 +40,19 @@ def shared_file(sub: str, name: str) -> Path:
         f"{sub}/{name} not found in {[str(r) for r in SHARED_CANDIDATES]}: "
         "these tests need the shared model and media beside the checkout"
     )
+
+
+@pytest.fixture
+def local_redis() -> Iterator[redis.Redis]:
+    """The machine's own Redis (STEADYEYE_REDIS_URL), for handler tests without a stack; the
+    test is skipped where none answers. Tests use unique camera ids and clean up after them."""
+    client = redis.Redis.from_url(RedisSettings().url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from services.core.claimcheck import open_store
 from services.core.errors import PoisonMessage
 from services.core.messages import schema_headers
 from services.core.payload_keys import frame_key
-from services.core.settings import ClaimCheckSettings, RedisSettings
+from services.core.settings import ClaimCheckSettings
 from steadyeye.v1.alerts_pb2 import Alert, AlertState, Severity
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.drift_pb2 import DriftEvent, DriftState, SignalDrift
@@ -61,13 +61,8 @@ def later(ref: FrameRef, frames: int) -> FrameRef:
 
 
 @pytest.fixture
-def client() -> redis.Redis:
-    connection = redis.Redis.from_url(RedisSettings().url)
-    try:
-        connection.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
-    return connection
+def client(local_redis: redis.Redis) -> redis.Redis:
+    return local_redis
 
 
 def drift_handler(client: redis.Redis, camera_id: str, tmp_path) -> AlertHandler:

@@ -14,20 +14,15 @@ from services.alert.handler import AlertHandler
 from services.alert.rules import AlertEngine, parse_rules
 from services.core.claimcheck import PayloadStore, open_store
 from services.core.payload_keys import frame_key
-from services.core.settings import ClaimCheckSettings, RedisSettings
+from services.core.settings import ClaimCheckSettings
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.detections_pb2 import Detection
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
 
 
 @pytest.fixture
-def client() -> redis.Redis:
-    connection = redis.Redis.from_url(RedisSettings().url)
-    try:
-        connection.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
-    return connection
+def client(local_redis: redis.Redis) -> redis.Redis:
+    return local_redis
 
 
 def forbidden_truck_handler(client, camera_id: str, payloads: PayloadStore) -> AlertHandler:

@@ -62,14 +62,8 @@ class StubDataset:
 
 
 @pytest.fixture
-def admin() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(RedisSettings().url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
-    yield client
-    client.close()
+def admin(local_redis: redis.Redis) -> redis.Redis:
+    return local_redis
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from services.core.claimcheck import PayloadStore, RedisStore, SharedMemoryStore, open_store
 from services.core.errors import PoisonMessage
 from services.core.payload_keys import READY
-from services.core.settings import ClaimCheckSettings, RedisSettings
+from services.core.settings import ClaimCheckSettings
 from steadyeye.v1.common_pb2 import ClaimCheck, FrameRef, Payload
 
 THRESHOLD = 16
@@ -39,13 +39,8 @@ def store(request, tmp_path: Path) -> Iterator[PayloadStore]:
     if request.param == "shm":
         yield shm_store(tmp_path / "payloads")
         return
-    client = redis.Redis.from_url(RedisSettings().url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
+    client = request.getfixturevalue("local_redis")
     yield RedisStore(client, ClaimCheckSettings(threshold_bytes=THRESHOLD))
-    client.close()
 
 
 # Every payload here belongs to one record; its scope is the keys that record may name.

@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from services.core.claimcheck import PayloadStore, RedisStore, SharedMemoryStore
 from services.core.errors import ConfigError, TransientError
 from services.core.payload_keys import FRAMES
-from services.core.settings import ClaimCheckSettings, RedisSettings
+from services.core.settings import ClaimCheckSettings
 from services.ingest.camera import CameraWorker, dropped, reconnects
 from services.ingest.cameras import Camera, load_cameras
 from services.ingest.failures import SourceFailures
@@ -28,13 +27,8 @@ SETTINGS = IngestSettings(
 
 
 @pytest.fixture
-def payloads() -> PayloadStore:
-    client = redis.Redis.from_url(RedisSettings().url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
-    return RedisStore(client, ClaimCheckSettings())
+def payloads(local_redis) -> PayloadStore:
+    return RedisStore(local_redis, ClaimCheckSettings())
 
 
 class Gate:

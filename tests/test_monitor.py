@@ -9,9 +9,7 @@ import uuid
 import cv2
 import numpy as np
 import pytest
-import redis
 
-from services.core.settings import RedisSettings
 from services.monitor.camera import CameraMonitor
 from services.monitor.handler import MonitorHandler
 from services.monitor.settings import MonitorSettings, parse_buckets
@@ -174,14 +172,10 @@ def test_a_full_warm_up_waits_to_calibrate_and_slides_on_to_the_latest_frames(cl
     assert monitor.reference.reference_id == f"cam@{WARMUP + 30}/{MODEL}"
 
 
-def test_cameras_that_start_together_calibrate_one_per_batch(clip):
+def test_cameras_that_start_together_calibrate_one_per_batch(clip, local_redis):
     """Each calibration takes ~2 s of CPU: a batch holding many cameras' last warm-up frames
     calibrates one of them, so the loop never stalls past Kafka's poll interval."""
-    client = redis.Redis.from_url(RedisSettings().url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {RedisSettings().url}: {exc}")
+    client = local_redis
     cameras = [f"calibrate-{uuid.uuid4().hex[:8]}-{i}" for i in range(3)]
     handler = MonitorHandler(client, "drift", MonitorSettings(warmup_frames=50))
 
