@@ -114,7 +114,17 @@ NAME: Schema = {
     "maxLength": 253,
 }
 TOPIC: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,249}$"}
-TOPIC_KEYS = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter")
+TOPIC_KEYS = (
+    "frames",
+    "ready",
+    "detections",
+    "tracks",
+    "alerts",
+    "drift",
+    "deadletter",
+    "shadow",
+    "rollouts",
+)
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Schema:

@@ -17,6 +17,7 @@ from services.core.errors import ConfigError
 from services.core.settings import load
 from steadyeye.dataset_commands import dataset
 from steadyeye.monitor_commands import monitor
+from steadyeye.rollout_commands import rollout
 from steadyeye.validate_commands import validate
 
 DEMO_RULES = Path(__file__).resolve().parents[1] / "examples" / "demo-rules.yaml"
@@ -524,6 +525,7 @@ def bench_monitor_command(
 
 main.add_command(monitor)
 main.add_command(dataset)
+main.add_command(rollout)
 model.add_command(validate)
 
 if __name__ == "__main__":

@@ -207,6 +207,7 @@ def learn_from_recording(camera: str, recording: Path, settings: MonitorSettings
     from services import contract as contracts
     from services.inference.boxes import to_detections
     from services.inference.settings import InferenceSettings
+    from services.inference.versions import version_for
     from services.preprocess.letterbox import letterbox
     from services.preprocess.quality import QualityMeter
     from services.preprocess.settings import PreprocessSettings
@@ -219,6 +220,8 @@ def learn_from_recording(camera: str, recording: Path, settings: MonitorSettings
         contract = contracts.fetch(client, inference.model_name, 10)
     except Exception as exc:  # any failure to reach the model says the same
         raise click.ClickException(f"the model server at {inference.triton_url}: {exc}") from exc
+    # The version serving this camera (a rollout may have loaded a candidate beside it).
+    served = version_for(_redis(), client, contract.name, camera)
     capture = cv2.VideoCapture(str(recording))
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     frames: list[tuple] = []
@@ -232,7 +235,7 @@ def learn_from_recording(camera: str, recording: Path, settings: MonitorSettings
             boxed = letterbox(image, contract)
             request = triton.InferInput(contract.input_name, [1, *boxed.image.shape], "UINT8")
             request.set_data_from_numpy(boxed.image[None])
-            result = client.infer(contract.name, [request])
+            result = client.infer(contract.name, [request], model_version=served)
             version = result.get_response().model_version
             height, width = image.shape[:2]
             ready = ReadyFrame(ref=FrameRef(width=width, height=height), scale=boxed.scale,

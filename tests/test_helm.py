@@ -1135,7 +1135,8 @@ def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     lines = script.split("<<'TOPICS'\n", 1)[1].split("\nTOPICS", 1)[0].splitlines()
     topics = {line.split()[0]: line.split() for line in lines}
-    names = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter")
+    names = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter",
+             "shadow", "rollouts")  # fmt: skip
     assert set(topics) == {f"steadyeye.{t}.v1" for t in names}
     _, partitions, replication, configs = topics["steadyeye.frames.v1"]
     assert (partitions, replication) == ("12", "3")
@@ -1182,7 +1183,7 @@ def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path)
     assert "--alter --topic steadyeye.ready.v1" not in log  # 8 > 6: never shrunk
     assert "--entity-name steadyeye.ready.v1 --add-config" in log
     create = [line for line in log.splitlines() if "--create" in line]
-    assert len(create) == 5 and all("--partitions 6 --replication-factor 3" in c for c in create)
+    assert len(create) == 7 and all("--partitions 6 --replication-factor 3" in c for c in create)
     assert all("--config retention.ms=" in c and "max.message.bytes" in c for c in create)
     props = (tmp_path / "seen.properties").read_text()
     assert "security.protocol=SASL_SSL" in props and "sasl.mechanism=SCRAM-SHA-512" in props

@@ -27,7 +27,9 @@ ALLOWED = {
     "preprocess": [("MGET", "steadyeye:frame:cam-1:0"),
                    ("SET", "steadyeye:ready:cam-1:0:0123abcd", "t", "EX", "5")],
     "inference": [("MGET", "steadyeye:ready:cam-1:0:0123abcd"),
-                  ("UNLINK", "steadyeye:ready:cam-1:0:0123abcd")],
+                  ("UNLINK", "steadyeye:ready:cam-1:0:0123abcd"),
+                  ("GET", "steadyeye:rollout:acl-test"),
+                  ("HSET", "steadyeye:rollout-replicas:acl-test", "host-1", "{}")],
     "tracking": [("SET", "steadyeye:state:tracker:cam-1", "{}", "EX", "5"),
                  ("GET", "steadyeye:state:tracker:cam-1")],
     "monitor": [("SET", "steadyeye:state:monitor:cam-1", "{}", "EX", "5"),
@@ -53,7 +55,8 @@ REFUSED = {
     "ingest": [("SET", "steadyeye:state:tracker:cam-1", "{}"), ("MGET", "steadyeye:ready:x")],
     "preprocess": [("SET", "steadyeye:frame:cam-1:0", "px"),  # reads frames, never writes
                    ("UNLINK", "steadyeye:ready:cam-1:0:0123abcd")],
-    "inference": [("MGET", "steadyeye:frame:cam-1:0"), ("UNLINK", "steadyeye:frame:cam-1:0")],
+    "inference": [("MGET", "steadyeye:frame:cam-1:0"), ("UNLINK", "steadyeye:frame:cam-1:0"),
+                  ("SET", "steadyeye:rollout:acl-test", "{}")],  # the state is read-only
     "tracking": [("MGET", "steadyeye:frame:cam-1:0"), ("GET", "steadyeye:state:alert:cam-1")],
     "monitor": [("GET", "steadyeye:state:tracker:cam-1"), ("MGET", "steadyeye:frame:cam-1:0")],
     "alert": [("SET", "steadyeye:frame:cam-1:0", "px"), ("GET", "steadyeye:state:tracker:c"),

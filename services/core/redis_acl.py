@@ -21,8 +21,12 @@ RULES: dict[str, str] = {
     "ingest": "~steadyeye:frame:* ~steadyeye:ingest:* +set +incr",
     # reads frames, writes letterboxed tensors
     "preprocess": "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set",
-    # reads tensors and deletes them once committed
-    "inference": "~steadyeye:ready:* +mget +unlink",
+    # reads tensors and deletes them once committed; reads the rollout state (which version
+    # serves), reports the versions it uses (services/rollout/state.py)
+    "inference": (
+        "~steadyeye:ready:* %R~steadyeye:rollout:* ~steadyeye:rollout-replicas:* "
+        "+mget +unlink +get +hset"
+    ),
     "tracking": "~steadyeye:state:tracker:* +get +set",
     # per-camera reference and test state; operators' commands, signal history
     "monitor": ("~steadyeye:state:monitor:* ~steadyeye:monitor:* +get +set +hgetall +hdel +xadd"),

@@ -112,6 +112,9 @@ class TopicSettings(Group):
     alerts: str = "steadyeye.alerts.v1"
     drift: str = "steadyeye.drift.v1"
     deadletter: str = "steadyeye.deadletter.v1"
+    # A rollout's candidate outputs (never read downstream) and its steps (services/rollout).
+    shadow: str = "steadyeye.shadow.v1"
+    rollouts: str = "steadyeye.rollouts.v1"
     partitions: int = Field(4, ge=1)
 
 

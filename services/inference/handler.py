@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from services.core.payload_keys import READY
 from services.inference.boxes import to_detections
 from services.inference.settings import InferenceSettings
 from services.inference.shm import SharedMemoryInputs
+from services.inference.versions import Versions, highest_ready
+from services.rollout.state import RolloutState
 from steadyeye.v1.detections_pb2 import Detections, ModelRef
 from steadyeye.v1.frames_pb2 import ReadyFrame
 
@@ -35,6 +38,7 @@ _TRANSIENT_STATUS = {
     "CANCELLED",
     "NOT_FOUND",
 }
+log = logging.getLogger(__name__)
 OUTPUTS = ("boxes", "scores", "classes", "count")
 
 detections_total = Counter(
@@ -52,6 +56,11 @@ triton_seconds = Histogram(
     ["model"],
     buckets=LATENCY_BUCKETS,
 )
+shadow_total = Counter(
+    "steadyeye_shadow_requests_total",
+    "Shadow requests to a rollout's candidate version, by outcome (ok, failed)",
+    ["model", "version", "outcome"],
+)
 
 
 class InferenceHandler(Handler):
@@ -64,8 +73,15 @@ class InferenceHandler(Handler):
         payloads: PayloadStore,
         output_topic: str,
         settings: InferenceSettings,
+        versions: Versions | None = None,
+        shadow_topic: str | None = None,
     ) -> None:
+        """versions: the rollout state to follow; None: always the highest version Triton
+        serves (asked once). shadow_topic: where a shadow rollout's candidate outputs go."""
         self._client = client
+        self._versions = versions
+        self._fixed: RolloutState | None = None
+        self._shadow_topic = shadow_topic
         self._contract = contract
         self._payloads = payloads
         self._topic = output_topic
@@ -104,12 +120,19 @@ class InferenceHandler(Handler):
             error if isinstance(error, PoisonMessage) else None for error in inputs
         ]
         ready = [(i, t) for i, t in enumerate(inputs) if not isinstance(t, PoisonMessage)]
-        chunks = [ready[k : k + self._batch] for k in range(0, len(ready), self._batch)]
+        # One state for the whole poll (Triton is asked only when there is work).
+        try:
+            state = self._state() if ready else None
+        except InferenceServerException as exc:  # no version known yet: Triton is down
+            return [TransientError(f"Triton unavailable: {exc}")] * len(items)
+        chunks = self._chunks(items, ready, state) if state else []
         futures = [
-            self._pool.submit(self._infer, [items[i] for i, _ in chunk], [t for _, t in chunk])
-            for chunk in chunks
+            self._pool.submit(
+                self._infer, [items[i] for i, _ in chunk], [t for _, t in chunk], version, state
+            )
+            for version, chunk in chunks
         ]
-        for chunk, future in zip(chunks, futures, strict=True):
+        for (_, chunk), future in zip(chunks, futures, strict=True):
             try:
                 outcome: list[Result] = future.result()
             except Exception as exc:
@@ -118,11 +141,35 @@ class InferenceHandler(Handler):
                 results[i] = result
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _infer(self, items: list[Incoming], tensors: list[np.ndarray]) -> list[Result]:
+    def _chunks(
+        self, items: list[Incoming], ready: list[tuple[int, np.ndarray]], state: RolloutState
+    ) -> list[tuple[str, list[tuple[int, np.ndarray]]]]:
+        """Requests of up to `batch` frames, each naming one version: a canary splits a poll."""
+        by_version: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for i, tensor in ready:
+            version = state.version_for(items[i].message.ref.camera_id)
+            by_version.setdefault(version, []).append((i, tensor))
+        return [
+            (version, group[k : k + self._batch])
+            for version, group in by_version.items()
+            for k in range(0, len(group), self._batch)
+        ]
+
+    def _state(self) -> RolloutState:
+        if self._versions is not None:
+            return self._versions.state
+        if self._fixed is None:
+            name = self._contract.name
+            self._fixed = RolloutState(name, highest_ready(self._client, name))
+        return self._fixed
+
+    def _infer(
+        self, items: list[Incoming], tensors: list[np.ndarray], version: str, state: RolloutState
+    ) -> list[Result]:
         if self._down.is_set():
             raise TransientError("Triton unavailable (an earlier request of this batch failed)")
         try:
-            result = self._request(items, tensors)
+            result = self._request(items, tensors, version)
         except PoisonMessage:
             if len(items) == 1:
                 raise
@@ -130,17 +177,48 @@ class InferenceHandler(Handler):
             outcome: list[Result] = []
             for item, tensor in zip(items, tensors, strict=True):
                 try:
-                    outcome += self._infer([item], [tensor])
+                    outcome += self._infer([item], [tensor], version, state)
                 except Exception as exc:
                     outcome.append(exc)
             return outcome
+        outcome = self._outputs_of(result, items, self._topic)
+        if self._shadow_topic is not None:
+            for k, shadow in self._shadow(items, tensors, state).items():
+                outcome[k] = [*outcome[k], *shadow]  # type: ignore[misc]  # lists of Output
+        return outcome
+
+    def _outputs_of(
+        self, result: triton.InferResult, items: list[Incoming], topic: str
+    ) -> list[Result]:
         version = result.get_response().model_version
         boxes, scores, classes, count = (result.as_numpy(name) for name in OUTPUTS)
         counts = count.reshape(len(items), -1)[:, 0]
         return [
-            self._output(item, version, boxes[k], scores[k], classes[k], int(counts[k]))
+            self._output(item, version, boxes[k], scores[k], classes[k], int(counts[k]), topic)
             for k, item in enumerate(items)
         ]
+
+    def _shadow(
+        self, items: list[Incoming], tensors: list[np.ndarray], state: RolloutState
+    ) -> dict[int, list[Output]]:
+        """The candidate's outputs for the sampled frames, for the shadow topic only. One try,
+        no retry: a failing candidate costs serving at most one request timeout, never a frame."""
+        sampled = [
+            k for k, item in enumerate(items)
+            if state.shadow_version(item.message.ref.camera_id, item.message.ref.frame_id)
+        ]  # fmt: skip
+        if not sampled or state.candidate is None:
+            return {}
+        name, version = self._contract.name, state.candidate
+        try:
+            result = self._call([tensors[k] for k in sampled], version)
+            outputs = self._outputs_of(result, [items[k] for k in sampled], self._shadow_topic)  # type: ignore[arg-type]
+        except Exception as exc:  # whatever the candidate does, serving goes on
+            shadow_total.labels(name, version, "failed").inc(len(sampled))
+            log.warning("shadow request to %s version %s failed: %s", name, version, exc)
+            return {}
+        shadow_total.labels(name, version, "ok").inc(len(sampled))
+        return dict(zip(sampled, outputs, strict=True))  # type: ignore[arg-type]
 
     def _output(
         self,
@@ -150,12 +228,18 @@ class InferenceHandler(Handler):
         scores: np.ndarray,
         classes: np.ndarray,
         count: int,
+        topic: str,
     ) -> list[Output]:
         frame, name, s = item.message, self._contract.name, self._settings
         detections = to_detections(frame, boxes, scores, classes, count, self._contract,
                                    s.min_score)  # fmt: skip
         candidates = to_detections(frame, boxes, scores, classes, count, self._contract,
                                    s.candidate_min_score, below=s.min_score)  # fmt: skip
+        if topic != self._topic:  # shadow outputs: no metrics or span of the served frame
+            shadow = Detections(ref=frame.ref, model=ModelRef(name=name, version=version),
+                                detections=detections, quality=frame.quality,
+                                candidates=candidates)  # fmt: skip
+            return [Output(topic, frame.ref.camera_id, shadow)]
         item.span.set_attribute("steadyeye.detection_count", len(detections))
         for detection in detections:
             detections_total.labels(name, detection.class_name).inc()
@@ -167,7 +251,7 @@ class InferenceHandler(Handler):
             quality=frame.quality,
             candidates=candidates,
         )
-        return [Output(self._topic, frame.ref.camera_id, out)]
+        return [Output(topic, frame.ref.camera_id, out)]
 
     def _inputs(self, frames: list[ReadyFrame]) -> list[np.ndarray | PoisonMessage]:
         """Each frame's model input, or why it has none; the tensors of all frames whose
@@ -203,11 +287,25 @@ class InferenceHandler(Handler):
             )
         return np.frombuffer(data, np.uint8).reshape(self._frame_shape)
 
-    def _request(self, items: list[Incoming], tensors: list[np.ndarray]) -> triton.InferResult:
+    def _call(self, tensors: list[np.ndarray], version: str) -> triton.InferResult:
+        """One request naming its version; trace context in the headers."""
         shape = [len(tensors), *self._frame_shape]
         inputs = [triton.InferInput(self._contract.input_name, shape, "UINT8")]
         if not self._shm:
             inputs[0].set_data_from_numpy(np.stack(tensors))
+        with self._shm.input(inputs[0], tensors) if self._shm else nullcontext():
+            return self._client.infer(
+                self._contract.name,
+                inputs,
+                model_version=version,
+                outputs=self._outputs,
+                client_timeout=self._settings.request_timeout_s,
+                headers=dict(tracing.inject([])),
+            )
+
+    def _request(
+        self, items: list[Incoming], tensors: list[np.ndarray], version: str
+    ) -> triton.InferResult:
         name = self._contract.name
         # One request, several frames' traces: the span is the first frame's child and links
         # the others (OpenTelemetry's way to show batch processing).
@@ -226,14 +324,7 @@ class InferenceHandler(Handler):
             attempt = 0
             while True:
                 try:
-                    with self._shm.input(inputs[0], tensors) if self._shm else nullcontext():
-                        result = self._client.infer(
-                            name,
-                            inputs,
-                            outputs=self._outputs,
-                            client_timeout=self._settings.request_timeout_s,
-                            headers=dict(tracing.inject([])),
-                        )
+                    result = self._call(tensors, version)
                     break
                 except InferenceServerException as exc:
                     status = (exc.status() or "").removeprefix("StatusCode.")
@@ -249,6 +340,11 @@ class InferenceHandler(Handler):
             triton_seconds.labels(name).observe(time.perf_counter() - started)
             span.set_attribute("steadyeye.model.version", result.get_response().model_version)
             return result
+
+    def tick(self) -> list[Output]:
+        if self._versions is not None:
+            self._versions.refresh()
+        return []
 
     def after_commit(self, committed: list[ReadyFrame]) -> None:
         # Only we read them; a dead-lettered frame is never among `committed`.

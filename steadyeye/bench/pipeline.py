@@ -20,6 +20,7 @@ from rich.console import Console
 from services import contract as contracts
 from services.core.settings import load
 from services.inference.settings import InferenceSettings
+from services.inference.versions import highest_ready
 from services.preprocess.letterbox import letterbox
 from services.tracking.tracker import ByteTracker
 from steadyeye.embedded.stack import Stack
@@ -74,12 +75,13 @@ def model_only(source: str, frames: int, url: str, contract, in_flight: int) -> 
         _, image = capture.read()
         tensors.append(letterbox(image, contract).image[None])
     client = triton.InferenceServerClient(url)
+    version = highest_ready(client, contract.name)  # requests name it (rollouts load others)
 
     def infer(tensor: np.ndarray) -> float:
         t0 = time.perf_counter()
         request = triton.InferInput(contract.input_name, list(tensor.shape), "UINT8")
         request.set_data_from_numpy(tensor)
-        client.infer(contract.name, [request])
+        client.infer(contract.name, [request], model_version=version)
         return time.perf_counter() - t0
 
     started = time.perf_counter()

@@ -242,6 +242,9 @@ class Stack:
             "STEADYEYE_REDIS_URL": self.redis_url,
             "STEADYEYE_INFERENCE_TRITON_URL": self.triton_grpc,
             "STEADYEYE_INFERENCE_MODEL_NAME": self.model.name,
+            "STEADYEYE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            # `steadyeye rollout` adds candidate versions to the embedded Triton's repository.
+            "STEADYEYE_ROLLOUT_REPOSITORY": str(self.workdir / "model_repository"),
         }
         if self._redis_admin_password is not None:
             env["STEADYEYE_REDIS_PASSWORD"] = self._redis_admin_password
@@ -327,6 +330,11 @@ class Stack:
             shutil.rmtree(repository / self.model.name, ignore_errors=True)
             import_model(source, self.model.family, repository, self.model.name, target="python")
             stamp.write_text(json.dumps(wanted))
+        from steadyeye.rollout.repository import loaded_versions, set_versions
+
+        model_dir = repository / self.model.name
+        if loaded_versions(model_dir) is None:  # fresh import; else a rollout's list resumes
+            set_versions(model_dir, [1])
         return repository
 
     def _start_triton(self, repository: Path) -> None:
@@ -339,6 +347,12 @@ class Stack:
                 str(triton.server),
                 "--model-repository",
                 str(repository),
+                # Explicit control: `steadyeye rollout` loads a candidate version beside the
+                # serving one; mode none would refuse (docs/design/model-rollout.md §2).
+                "--model-control-mode",
+                "explicit",
+                "--load-model",
+                self.model.name,
                 "--backend-directory",
                 str(triton.backend_dir(self.workdir)),
                 "--http-port",
@@ -375,6 +389,8 @@ class Stack:
             self.topics.alerts,
             self.topics.drift,
             self.topics.deadletter,
+            self.topics.shadow,
+            self.topics.rollouts,
         ]
         try:
             admin.create_topics([NewTopic(n, self.topics.partitions, 1) for n in names])

@@ -214,7 +214,7 @@ a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
 {{- $rules := dict
   "ingest" "~steadyeye:frame:* ~steadyeye:ingest:* +set +incr"
   "preprocess" "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set"
-  "inference" "~steadyeye:ready:* +mget +unlink"
+  "inference" "~steadyeye:ready:* %R~steadyeye:rollout:* ~steadyeye:rollout-replicas:* +mget +unlink +get +hset"
   "tracking" "~steadyeye:state:tracker:* +get +set"
   "monitor" "~steadyeye:state:monitor:* ~steadyeye:monitor:* +get +set +hgetall +hdel +xadd"
   "alert" "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* ~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"

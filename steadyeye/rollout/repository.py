@@ -1,0 +1,77 @@
+"""A model's versions in a Triton model repository on disk: which folders exist, which the
+config loads (`version_policy: specific`), and a candidate file imported as the next version."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from steadyeye.modelimport import import_model
+
+
+def read_config(model_dir: Path) -> mc.ModelConfig:
+    return text_format.Parse((model_dir / "config.pbtxt").read_text(), mc.ModelConfig())
+
+
+def loaded_versions(model_dir: Path) -> list[int] | None:
+    """The versions the config names; None when it has no `specific` policy."""
+    config = read_config(model_dir)
+    if not config.version_policy.HasField("specific"):
+        return None
+    return sorted(config.version_policy.specific.versions)
+
+
+def set_versions(model_dir: Path, versions: list[int]) -> None:
+    """Load exactly these versions on the next (re)load. Without a `specific` list Triton
+    loads the latest folder, so a candidate copied in would serve after a restart."""
+    config = read_config(model_dir)
+    config.version_policy.specific.versions[:] = sorted(set(versions))
+    staging = model_dir / ".config.pbtxt.new"
+    staging.write_text(text_format.MessageToString(config))
+    staging.replace(model_dir / "config.pbtxt")  # atomic: Triton never reads half a file
+
+
+def version_folders(model_dir: Path) -> list[int]:
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def import_version(source: Path, family: str, model_dir: Path) -> int:
+    """`model import` the file with the model's own thresholds and target, and add it as the
+    next version folder; returns its number. The contract (input size, classes) must match:
+    it belongs to the model, not to a version."""
+    config = read_config(model_dir)
+    params = {k: v.string_value for k, v in config.parameters.items()}
+    target = config.backend or ("tensorrt" if config.platform == "tensorrt_plan" else "python")
+    with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=".candidate.") as tmp:
+        built = import_model(
+            source,
+            family,
+            Path(tmp),
+            config.name,
+            target=target,
+            score_threshold=float(params.get("score_threshold", 0.1)),
+            iou_threshold=float(params.get("iou_threshold", 0.45)),
+            max_detections=int(params.get("max_detections", 100)),
+            class_names=None if "class_names" not in params else _names(params["class_names"]),
+            max_batch_size=config.max_batch_size,
+        )
+        theirs = {k: v.string_value for k, v in read_config(built).parameters.items()}
+        for key in ("input_width", "input_height", "letterbox_pad_side", "class_names"):
+            if theirs.get(key) != params.get(key):
+                raise ValueError(
+                    f"{source}: {key} {theirs.get(key)!r} differs from model {config.name}'s "
+                    f"{params.get(key)!r}: a new contract is a new model, not a version"
+                )
+        version = max([0, *version_folders(model_dir)]) + 1
+        shutil.copytree(built / "1", model_dir / str(version))
+    return version
+
+
+def _names(raw: str) -> list[str]:
+    import json
+
+    return list(json.loads(raw))
