@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import confluent_kafka as ck
 from kafka.errors import KafkaError
@@ -16,6 +17,8 @@ from prometheus_client import Gauge
 
 from services.core.kafka import rdkafka_options
 from services.core.settings import KafkaSettings
+
+FIRST_FETCH_S = 2.0  # the most a new assignment waits for its first watermarks
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,7 @@ class _Offsets:
         if wanted != self._assigned:
             self._watch.assign([ck.TopicPartition(t, p, ck.OFFSET_END) for t, p in wanted])
             self._assigned = wanted
+            self._await_first_fetch(wanted)
         self._watch.consume(1_000_000, 0)  # drop what was fetched; the watermarks stay
         total = 0
         for group, partitions in hops.items():
@@ -155,6 +159,21 @@ class _Offsets:
                 done = committed.offset if committed.offset >= 0 else start
                 total += max(0, end - done)
         return total
+
+    def _await_first_fetch(self, wanted: set[tuple[str, int]]) -> None:
+        """Right after an assignment only the listed ends are known, which the embedded broker
+        undercounts: wait (bounded) for the first fetch answers of the partitions that hold
+        records, so the first figure is already true. Empty ones list 0, which is exact."""
+        waiting = [
+            ck.TopicPartition(t, p)
+            for t, p in wanted
+            if self._watch.get_watermark_offsets(ck.TopicPartition(t, p), timeout=5)[1] > 0
+        ]
+        deadline = time.monotonic() + FIRST_FETCH_S
+        while waiting and time.monotonic() < deadline:
+            self._watch.consume(1_000_000, 0.05)
+            waiting = [tp for tp in waiting
+                       if self._watch.get_watermark_offsets(tp, cached=True)[1] < 0]  # fmt: skip
 
     def _partitions(self, topic: str) -> list[tuple[str, int]]:
         metadata = self._watch.list_topics(topic, timeout=5).topics.get(topic)
