@@ -23,8 +23,8 @@ from pycocotools.coco import COCO
 from services.capture.loader import load_strategies
 from services.capture.strategies import WINDOWS
 from steadyeye.bench.capture import EXAMPLE
+from steadyeye.local_model import LocalModel
 from tests.conftest import shared_file
-from tests.real_model import RealModel
 
 pytestmark = pytest.mark.stack
 FRAMES = 2000
@@ -96,7 +96,7 @@ def test_coco_loads_and_its_boxes_are_where_a_fresh_detection_finds_them(run, tm
     [annotations] = list(dataset.glob("coco/*.json"))
     coco = COCO(str(annotations))
     assert coco.getImgIds() and coco.getAnnIds()
-    model = RealModel(shared_file("models", "yolox_nano.onnx"), "yolox", tmp_path)
+    model = LocalModel(shared_file("models", "yolox_nano.onnx"), "yolox", tmp_path)
     overlaps = []
     for image_id in coco.getImgIds()[:10]:
         info = coco.loadImgs(image_id)[0]

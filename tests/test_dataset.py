@@ -79,9 +79,9 @@ def test_a_real_frame_read_back_from_the_dataset_is_detected_again_at_its_coco_b
     """The served boxes go in as the model gave them; the image is read back from the dataset
     by its COCO file_name, detected again independently, and every COCO box has a fresh
     detection of the same class at IoU >= 0.9: the boxes are in that image's pixels."""
-    from tests.real_model import RealModel
+    from steadyeye.local_model import LocalModel
 
-    model = RealModel(shared_file("models", "yolox_nano.onnx"), "yolox", tmp_path / "model")
+    model = LocalModel(shared_file("models", "yolox_nano.onnx"), "yolox", tmp_path / "model")
     pixels = cv2.imdecode(np.frombuffer(bus_jpg, np.uint8), cv2.IMREAD_COLOR)
     served = tuple(Box(d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.class_id,
                        d.class_name) for d in model.detect(pixels))  # fmt: skip

@@ -23,13 +23,13 @@ import yaml
 from click.testing import CliRunner
 
 from steadyeye.cli import main
+from steadyeye.local_model import LocalModel
 from steadyeye.modelimport import COCO80, import_model
 from steadyeye.validate import Policy, PolicyError, parse_policy
 from steadyeye.validate.agreement import FrameDetections, compare
 from steadyeye.validate.candidates import build_all
 from steadyeye.validate.server import EmbeddedTriton
 from tests.conftest import shared_file
-from tests.real_model import RealModel
 
 EXAMPLE_POLICY = Path(__file__).resolve().parents[1] / "examples" / "validate-policy.yaml"
 FRAMES = "80"  # per run: enough evidence (~700 sure boxes), a few seconds per model
@@ -98,7 +98,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory, source: Path) -> Path:
     ground truth (the clip has no human labels); run in-process, not through Triton."""
     root = tmp_path_factory.mktemp("labelled")
     (root / "images").mkdir()
-    model = RealModel(source, "yolox", root / "model")
+    model = LocalModel(source, "yolox", root / "model")
     capture = cv2.VideoCapture(str(shared_file("media", "vtest.avi")))
     images, annotations = [], []
     for index in range(60):

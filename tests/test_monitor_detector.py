@@ -14,10 +14,10 @@ from services.monitor.camera import CameraMonitor
 from services.monitor.settings import MonitorSettings
 from services.monitor.signals import DETECTOR_SIGNALS
 from services.preprocess.quality import QualityMeter
+from steadyeye.local_model import LocalModel
 from steadyeye.v1.common_pb2 import BoundingBox, FrameQuality
 from steadyeye.v1.detections_pb2 import Detection
 from tests.conftest import shared_file
-from tests.real_model import RealModel
 
 SIZE = (416, 312)  # the letterboxed area preprocess measures for the 768x576 clip
 SOURCE = (768, 576)
@@ -30,7 +30,7 @@ Observed = tuple[FrameQuality, list[Detection]]
 @pytest.fixture(scope="module")
 def clip(vtest_avi, tmp_path_factory) -> tuple[list[Observed], FrameQuality]:
     """Every frame's quality and detections, and frame 0's quality right after the last."""
-    model = RealModel(shared_file("models", "yolox_nano.onnx"), "yolox",
+    model = LocalModel(shared_file("models", "yolox_nano.onnx"), "yolox",
                       tmp_path_factory.mktemp("repo"))  # fmt: skip
     capture = cv2.VideoCapture(str(vtest_avi))
     meter, observed, first = QualityMeter(0.5), [], None

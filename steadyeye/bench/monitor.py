@@ -30,13 +30,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 import redis
-from google.protobuf import json_format, text_format
 from rich.console import Console
-from tritonclient.grpc import model_config_pb2 as mc
 
-from services.contract import ModelContract
 from services.core.settings import load
 from services.inference.boxes import to_detections
 from services.inference.settings import InferenceSettings
@@ -48,7 +44,7 @@ from services.preprocess.letterbox import letterbox
 from services.preprocess.quality import QualityMeter
 from services.preprocess.settings import PreprocessSettings
 from steadyeye.assets import ModelSettings, model_file
-from steadyeye.modelimport import import_model
+from steadyeye.local_model import LocalModel
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.detections_pb2 import Detections, ModelRef
 from steadyeye.v1.drift_pb2 import DriftEvent, DriftState
@@ -68,24 +64,6 @@ def _ms(samples_ns: list[int] | list[float]) -> dict[str, float]:
         "p95": round(float(p95), 4),
         "p99": round(float(p99), 4),
     }
-
-
-class _Model:
-    """The stack's import of the model, run in-process on one thread (Triton's instances)."""
-
-    def __init__(self, settings: ModelSettings, scratch: Path) -> None:
-        model_dir = import_model(model_file(settings), settings.family, scratch, settings.name)
-        config = text_format.Parse((model_dir / "config.pbtxt").read_text(), mc.ModelConfig())
-        self.contract = ModelContract.from_config(
-            json_format.MessageToDict(config, preserving_proto_field_name=True)
-        )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(model_dir / "1" / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
 
 
 def _read(capture: cv2.VideoCapture, source: str) -> tuple[cv2.VideoCapture, np.ndarray]:
@@ -110,7 +88,8 @@ def prepare(source: str, frames: int, console: Console) -> tuple[list[Detections
     model_ns: list[int] = []
     with tempfile.TemporaryDirectory() as scratch:
         console.print("importing the model ...")
-        model = _Model(load(ModelSettings), Path(scratch))
+        settings = load(ModelSettings)
+        model = LocalModel(model_file(settings), settings.family, Path(scratch), settings.name, 1)
     contract, session = model.contract, model.session
     capture = cv2.VideoCapture(source)
     capture, first = _read(capture, source)
