@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml scripts/setup.sh scripts/install-helm-tools.sh
 demo: setup
 	$(VENV)/bin/steadyeye demo $(if $(SOURCE),--source $(SOURCE)) --frames $(or $(FRAMES),200)
 
+# The rollout controller's tests need a real kube-apiserver: built once per machine (~4 min
+# cold), cached under ~/.cache/steadyeye/kube, a no-op after that.
 test: setup
 	$(VENV)/bin/ruff check .
+	bash scripts/install-kube-apiserver.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -38,6 +38,7 @@ from services.ingest.cameras import Camera  # noqa: E402
 from services.ingest.settings import IngestSettings  # noqa: E402
 from services.monitor.settings import MonitorSettings  # noqa: E402
 from services.preprocess.settings import PreprocessSettings  # noqa: E402
+from services.rollout.policy import Policy  # noqa: E402
 from services.tracking.settings import TrackingSettings  # noqa: E402
 from services.webhook.settings import WebhookSettings  # noqa: E402
 
@@ -303,6 +304,8 @@ def build() -> Schema:
     rules["description"] = "A rules document (examples/demo-rules.yaml)."
     strategies = model(StrategyFile, "strategies", defs)
     strategies["description"] = "A strategies document (examples/capture-strategies.yaml)."
+    policy = model(Policy, "policy", defs)
+    policy["description"] = "A rollout policy document (examples/validate-policy.yaml)."
 
     # Where and how a pod runs: the same keys for Triton and every service.
     pod_placement: Schema = {
@@ -584,6 +587,20 @@ def build() -> Schema:
                 ),
                 "egress": ref("k8sList"),
             },
+        ),
+        "rolloutController": closed(
+            {
+                "enabled": B,
+                "replicaCount": integer(0),
+                "resources": ref("resources"),
+                "leaseDurationSeconds": integer(1),
+                "policy": closed({"content": policy, "existingConfigMap": NAME, "key": NONEMPTY}),
+                "serviceAccount": closed(
+                    {"create": B, "name": NAME, "annotations": ref("stringMap")}
+                ),
+                "egress": ref("k8sList"),
+                **pod_keys,
+            }
         ),
         "metrics": closed(
             {

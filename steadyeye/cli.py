@@ -523,6 +523,42 @@ def bench_monitor_command(
     click.echo(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench.command("rollout")
+@click.option("--candidate", required=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="The export to roll out (ONNX).")  # fmt: skip
+@click.option("--family", default="yolox", show_default=True, help="The export's family.")
+@click.option("--mode", type=click.Choice(["shadow", "canary"]), default="shadow",
+              show_default=True)  # fmt: skip
+@click.option("--percent", type=click.FloatRange(0, 100), default=100.0, show_default=True,
+              help="Share of frames (shadow) or of cameras (canary; one camera here).")  # fmt: skip
+@click.option("--frames", default=300, show_default=True, type=click.IntRange(min=1))
+@click.option("--source", help="Video file, looped (default: the sample clip).")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The controller's policy (default: STEADYEYE_ROLLOUT_POLICY).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
+def bench_rollout_command(
+    candidate: Path, family: str, mode: str, percent: float, frames: int, source: str | None,
+    policy: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """A candidate started live on the embedded stack: the controller's decision, frames lost,
+    the versions downstream saw (JSON)."""
+    import os
+
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.rollout import bench_rollout
+
+    console = Console(stderr=True, quiet=as_json)
+    if policy is not None:
+        os.environ["STEADYEYE_ROLLOUT_POLICY"] = str(policy.resolve())
+    try:
+        source = source or str(media_file(load(MediaSettings), "vtest.avi"))
+        result = bench_rollout(candidate.resolve(), family, mode, percent, frames, source,
+                               console)  # type: ignore[arg-type]  # fmt: skip
+    except (ConfigError, RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
 main.add_command(monitor)
 main.add_command(dataset)
 main.add_command(rollout)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from services.core.messages import decode
 from steadyeye.v1.alerts_pb2 import Alert, AlertState
@@ -124,29 +125,31 @@ class TopicReader:
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning(*partitions)
 
+    def records(self) -> list[ConsumerRecord]:
+        """What is there now (waiting up to 0.2 s for something)."""
+        batch = self._consumer.poll(timeout_ms=200, max_records=500)
+        return [record for records in batch.values() for record in records]
+
     def poll_into(
         self, tally: Tally, topics: dict[str, str], on_alert: Callable[[Alert], None]
     ) -> int:
         """Read what is there; returns the number of records. `topics` maps role -> name."""
-        batch = self._consumer.poll(timeout_ms=200, max_records=500)
+        batch = self.records()
         now = time.time()
-        count = 0
-        for tp, records in batch.items():
-            for record in records:
-                count += 1
-                if tp.topic == topics["frames"]:
-                    tally.add_frame(decode(record.value, record.headers, Frame))
-                elif tp.topic == topics["detections"]:
-                    tally.add_detections(decode(record.value, record.headers, Detections), now)
-                elif tp.topic == topics["tracks"]:
-                    tally.add_tracks(decode(record.value, record.headers, Tracks))
-                elif tp.topic == topics["alerts"]:
-                    alert = decode(record.value, record.headers, Alert)
-                    if tally.add_alert(alert):
-                        on_alert(alert)
-                elif tp.topic == topics["deadletter"]:
-                    tally.deadlettered += 1
-        return count
+        for record in batch:
+            if record.topic == topics["frames"]:
+                tally.add_frame(decode(record.value, record.headers, Frame))
+            elif record.topic == topics["detections"]:
+                tally.add_detections(decode(record.value, record.headers, Detections), now)
+            elif record.topic == topics["tracks"]:
+                tally.add_tracks(decode(record.value, record.headers, Tracks))
+            elif record.topic == topics["alerts"]:
+                alert = decode(record.value, record.headers, Alert)
+                if tally.add_alert(alert):
+                    on_alert(alert)
+            elif record.topic == topics["deadletter"]:
+                tally.deadlettered += 1
+        return len(batch)
 
     def close(self) -> None:
         self._consumer.close()

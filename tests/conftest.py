@@ -66,6 +66,19 @@ def vtest_avi() -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_candidates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Exports of the demo model, built once: int8 (static, calibrated on vtest.avi frames
+    300-610), div255 (the normalisation mismatch), permuted (classes 0 and 2 swapped)."""
+    from steadyeye.validate.candidates import build_all
+
+    return build_all(
+        shared_file("models", "yolox_nano.onnx"),
+        shared_file("media", "vtest.avi"),
+        tmp_path_factory.mktemp("candidates"),
+    )
+
+
+@pytest.fixture(scope="session")
 def otlp() -> Iterator[OtlpReceiver]:
     receiver = OtlpReceiver().start()
     yield receiver
@@ -82,6 +95,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "STEADYEYE_STACK_REDIS": "own",  # a fresh Redis: no tracker or alert state from before
         "STEADYEYE_MONITOR_WARMUP_FRAMES": "60",  # tests/test_monitor_service.py
+        "STEADYEYE_ROLLOUT_POLICY": str(DATA / "rollout-policy.yaml"),
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracing_env.items():

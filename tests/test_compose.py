@@ -17,6 +17,7 @@ import yaml
 
 from tests.test_helm import (
     ALL_SERVICES,
+    DEPLOYMENT,
     by_kind,
     ci_file,
     container_env,
@@ -100,13 +101,15 @@ def test_compose_settings_are_ones_the_services_accept(compose: dict[str, Any]) 
     from services.ingest.settings import IngestSettings
     from services.monitor.settings import MonitorSettings
     from services.preprocess.settings import PreprocessSettings
+    from services.rollout.settings import RolloutSettings
     from services.tracking.settings import TrackingSettings
     from services.webhook.settings import WebhookSettings
 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
                "monitor": MonitorSettings, "alert": AlertSettings,
-               "webhook": WebhookSettings, "capture": CaptureSettings}  # fmt: skip
+               "webhook": WebhookSettings, "capture": CaptureSettings,
+               "rollout": RolloutSettings}  # fmt: skip
     services = steadyeye_services(compose)
     assert services, "no Steadyeye service in compose.yaml"
     for name, spec in services.items():
@@ -121,8 +124,11 @@ def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[
     objects = render(helm, ci_file("minimal"), "webhook.existingSecret=hook")
     deployments = by_kind(objects, "Deployment")
     for name, spec in steadyeye_services(compose).items():
-        chart = {k for k in container_env(objects, deployments[fullname(name)]) if
-                 k.startswith("STEADYEYE_")}  # fmt: skip
+        deployment = deployments[fullname(DEPLOYMENT.get(name, name))]
+        chart = {k for k in container_env(objects, deployment) if k.startswith("STEADYEYE_")}
+        # The rollout controller: one Triton sharing the repository here, on Kubernetes every
+        # Triton pod through EndpointSlices.
+        chart |= {"STEADYEYE_ROLLOUT_TRITON_URL"} if name == "rollout" else set()
         ours = {k for k in environment(spec) if k.startswith("STEADYEYE_")}
         assert ours <= chart, f"{name}: compose sets {sorted(ours - chart)}, the chart does not"
         wiring = {k for k in chart if WIRING.match(k)}
@@ -130,7 +136,7 @@ def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[
 
 
 def test_compose_runs_every_service(compose: dict[str, Any]) -> None:
-    assert set(steadyeye_services(compose)) == set(ALL_SERVICES)
+    assert set(steadyeye_services(compose)) == {*ALL_SERVICES, "rollout"}
 
 
 def test_capture_is_opt_in_with_its_strategies_and_a_dataset_volume(
@@ -196,7 +202,9 @@ def test_topics_are_the_charts(compose: dict[str, Any]) -> None:
     assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) >= 4 * 1024 * 1024  # max_request_size default
 
 
-REDIS_USERS = {"ingest", "preprocess", "inference", "tracking", "monitor", "alert", "capture"}
+REDIS_USERS = {
+    "ingest", "preprocess", "inference", "tracking", "monitor", "alert", "capture", "rollout",
+}  # fmt: skip
 
 
 def test_each_service_connects_to_redis_as_its_own_user(compose: dict[str, Any]) -> None:

@@ -47,6 +47,10 @@ K8S_VERSIONS = ("1.25.0", "1.30.0", "latest")
 # each ci set gives it one); webhook runs only where its URL Secret is named (gpu-production).
 SERVICES = ("ingest", "preprocess", "inference", "tracking", "monitor", "alert", "capture")
 ALL_SERVICES = (*SERVICES, "webhook")
+# Redis ACL users (services/core/redis_acl.py): the services that use Redis, and the rollout
+# controller, whose component label is "rollout" and Deployment "<fullname>-rollout-controller".
+REDIS_USERS = (*SERVICES, "rollout")
+DEPLOYMENT = {"rollout": "rollout-controller"}
 INPUT_TOPIC = {"preprocess": "frames", "inference": "ready", "tracking": "detections",
                "monitor": "detections", "alert": "tracks", "capture": "detections"}  # fmt: skip
 # Custom resources the chart may render; kubernetes-validate has no schema for them, so their
@@ -279,13 +283,14 @@ def test_values_yaml_documents_every_key_the_schema_allows() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     by_name = {"settings", "retentionMsOverrides", "content", "volume"}
     inherited = set(schema["properties"]["serviceDefaults"]["properties"])
+    like_services = {*ALL_SERVICES, "rolloutController"}  # serviceDefaults apply to it too
     missing = []
 
     def walk(node: Obj, value: Any, path: str) -> None:
         if "$ref" in node or not isinstance(value, dict):
             return
         for key, sub in node.get("properties", {}).items():
-            if path.lstrip(".") in ALL_SERVICES and key in inherited:
+            if path.lstrip(".") in like_services and key in inherited:
                 continue  # documented once, under serviceDefaults
             if key not in value:
                 missing.append(f"{path}.{key}".lstrip("."))
@@ -351,7 +356,7 @@ def _check_container_lockdown(obj: Obj) -> str | None:
 
 def _check_service_user(obj: Obj) -> str | None:
     component = obj["metadata"]["labels"].get("app.kubernetes.io/component")
-    if obj["kind"] == "Deployment" and component in ALL_SERVICES:
+    if obj["kind"] == "Deployment" and component in (*ALL_SERVICES, "rollout"):
         spec = pod_spec(obj)
         if spec["securityContext"].get("runAsUser") != 10001:
             return "a Steadyeye service does not run as the image's uid 10001"
@@ -365,6 +370,13 @@ def _check_no_service_links_no_token(obj: Obj) -> str | None:
     spec = pod_spec(obj)
     if spec.get("enableServiceLinks") is not False:
         return "enableServiceLinks is not false"
+    # The rollout controller alone calls the Kubernetes API, as a ServiceAccount of its own.
+    if obj["metadata"]["labels"].get("app.kubernetes.io/component") == "rollout":
+        if spec.get("automountServiceAccountToken") is not True:
+            return "the rollout controller has no service-account token"
+        if spec["serviceAccountName"] != fullname("rollout-controller"):
+            return "the rollout controller shares a ServiceAccount"
+        return None
     if spec.get("automountServiceAccountToken") is not False:
         return "a service-account token is mounted"
     return None
@@ -396,7 +408,7 @@ def test_every_workload(helm_bin: Path, values: Path, check: str) -> None:
 
 def test_an_ingest_only_release_renders(helm_bin: Path) -> None:
     """More cameras than one ingest pod decodes: extra releases run ingest alone (docs)."""
-    others = [f"{s}.enabled=false" for s in SERVICES if s != "ingest"]
+    others = [f"{s}.enabled=false" for s in (*SERVICES, "rolloutController") if s != "ingest"]
     objects = render(
         helm_bin,
         ci_file("minimal"),
@@ -524,11 +536,11 @@ def test_each_service_connects_to_redis_as_its_own_user(
 ) -> None:
     from services.core import redis_acl
 
-    assert set(redis_acl.RULES) == set(SERVICES), "every pipeline service has a user"
+    assert set(redis_acl.RULES) == set(REDIS_USERS), "every service using Redis has a user"
     objects = render(helm_bin, ci_file(values), *sets)
     deployments = by_kind(objects, "Deployment")
     for service in redis_acl.RULES:
-        env = container_env(objects, deployments[fullname(service)])
+        env = container_env(objects, deployments[fullname(DEPLOYMENT.get(service, service))])
         assert env["STEADYEYE_REDIS_USERNAME"] == redis_acl.username(service)
         assert env["STEADYEYE_REDIS_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": service}}
     if fullname("webhook") in deployments:  # no Redis, no credentials for it
@@ -550,7 +562,7 @@ def _run_redis_entrypoint(
     (container,) = pod_spec(redis)["containers"]
     assert container["command"] == ["sh", "-c"]
     script = container["args"][0]
-    passwords = {s: f"pw {s} $(x) 'q'" for s in SERVICES}  # spaces and quotes survive
+    passwords = {s: f"pw {s} $(x) 'q'" for s in REDIS_USERS}  # spaces and quotes survive
     env = {}
     for var in container["env"]:
         ref = var["valueFrom"]["secretKeyRef"]
@@ -971,6 +983,10 @@ def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
         (("kafka.sasl.mechanism=PLAIN",), "kafka.securityProtocol is PLAINTEXT"),
         (("preprocess.keda.enabled=true", "preprocess.autoscaling.enabled=true"), "exclusive"),
         (("triton.modelRepository.url=s3://b/m",), "exactly one of url"),
+        (
+            ("triton.modelRepository.url=s3://b/m", "triton.modelRepository.existingClaim="),
+            "rolloutController: the controller sends each version's files",
+        ),
         (("ingest.cameras.items=null",), "ingest.cameras"),
         (("triton.enabled=false",), "triton.externalUrl is required"),
         (("inference.settings.max_in_flight=0",), "max_in_flight"),
@@ -1030,17 +1046,19 @@ def test_rendered_environment_passes_the_services_settings_validation(
     from services.ingest.settings import IngestSettings
     from services.monitor.settings import MonitorSettings
     from services.preprocess.settings import PreprocessSettings
+    from services.rollout.settings import RolloutSettings
     from services.tracking.settings import TrackingSettings
     from services.webhook.settings import WebhookSettings
 
     classes = {"ingest": IngestSettings, "preprocess": PreprocessSettings,
                "inference": InferenceSettings, "tracking": TrackingSettings,
                "monitor": MonitorSettings, "alert": AlertSettings,
-               "webhook": WebhookSettings, "capture": CaptureSettings}  # fmt: skip
+               "webhook": WebhookSettings, "capture": CaptureSettings,
+               "rollout": RolloutSettings}  # fmt: skip
     objects = render(helm_bin, values)
     deployments = by_kind(objects, "Deployment")
-    for name in [s for s in ALL_SERVICES if fullname(s) in deployments]:
-        env = container_env(objects, deployments[fullname(name)])
+    for name in [s for s in classes if fullname(DEPLOYMENT.get(s, s)) in deployments]:
+        env = container_env(objects, deployments[fullname(DEPLOYMENT.get(name, name))])
         # What the Secrets would give (the webhook's URL must look like one).
         secret = {"STEADYEYE_WEBHOOK_URL": "https://hooks.example.com/from-a-secret"}
         plain = {k: v if isinstance(v, str) else secret.get(k, "a-secret") for k, v in env.items()}
@@ -1258,7 +1276,7 @@ def test_monitoring_objects_reuse_the_one_rules_file(helm_bin: Path) -> None:
         if selector.items() <= s["metadata"]["labels"].items()
         and ports & {p["name"] for p in s["spec"]["ports"]}
     }
-    assert scraped == {fullname(s) for s in (*ALL_SERVICES, "triton")}
+    assert scraped == {fullname(s) for s in (*ALL_SERVICES, "triton", "rollout-controller")}
 
 
 def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> None:
@@ -1268,7 +1286,8 @@ def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> 
     (grpc,) = [r for r in triton["ingress"] if r["ports"][0]["port"] == 8001]
     (peer,) = grpc["from"]
     assert peer["podSelector"]["matchExpressions"][0]["values"] == [
-        "preprocess", "inference", "capture"  # capture reads the model's classes
+        "preprocess", "inference", "capture",  # capture reads the model's classes
+        "rollout",  # the rollout controller loads and unloads versions
     ]  # fmt: skip
     services = policies[fullname("services")]["spec"]
     assert services["policyTypes"] == ["Ingress", "Egress"]
@@ -1322,6 +1341,132 @@ def test_chart_app_version_is_the_project_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"]
+
+
+# --------------------------------------------------------------------------------------------
+# The rollout controller (tests/test_kube_rollout.py runs its RBAC in a real API server)
+
+
+def test_rollout_controller_gets_the_least_rbac_and_its_settings(helm_bin: Path) -> None:
+    objects = render(helm_bin, ci_file("minimal"))
+    name = fullname("rollout-controller")
+    deployment = by_kind(objects, "Deployment")[name]
+    assert deployment["spec"]["replicas"] == 1
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    assert container["args"] == ["services.rollout"]
+    assert container["image"] == by_kind(objects, "Deployment")[fullname("inference")][
+        "spec"]["template"]["spec"]["containers"][0]["image"]  # fmt: skip
+    env = container_env(objects, deployment)
+    assert {k: v for k, v in env.items() if k.startswith("STEADYEYE_ROLLOUT_")} == {
+        "STEADYEYE_ROLLOUT_MODEL_NAME": "yolox_nano",
+        "STEADYEYE_ROLLOUT_KUBE_NAMESPACE": NAMESPACE,
+        "STEADYEYE_ROLLOUT_TRITON_SERVICE": fullname("triton"),
+        "STEADYEYE_ROLLOUT_TRITON_PORT_NAME": "grpc",
+        "STEADYEYE_ROLLOUT_LEASE_NAME": name,
+        "STEADYEYE_ROLLOUT_LEASE_DURATION_S": "15",
+        "STEADYEYE_ROLLOUT_POLICY": "/etc/steadyeye/policy/policy.yaml",
+        "STEADYEYE_ROLLOUT_REPOSITORY": "/model-source",
+    }
+    # The Triton Service and port it looks up exist as named.
+    triton = by_kind(objects, "Service")[fullname("triton")]
+    assert "grpc" in {p["name"] for p in triton["spec"]["ports"]}
+    # Kafka, Redis (its own ACL user) and tracing as the services get them.
+    assert env["STEADYEYE_KAFKA_BOOTSTRAP_SERVERS"] and env["STEADYEYE_REDIS_URL"]
+    assert env["STEADYEYE_REDIS_USERNAME"] == "steadyeye-rollout"
+    assert env["STEADYEYE_REDIS_PASSWORD"] == {
+        "secretKeyRef": {"name": fullname("redis-acl"), "key": "rollout"}
+    }
+    # The repository it pushes versions from: Triton's source volume, read-only.
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["model-source"] == {"name": "model-source", "mountPath": "/model-source",
+                                      "readOnly": True}  # fmt: skip
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["model-source"]["persistentVolumeClaim"] == {
+        "claimName": "steadyeye-models", "readOnly": True
+    }  # fmt: skip
+
+    assert spec["serviceAccountName"] == name
+    assert by_kind(objects, "ServiceAccount")[name]["automountServiceAccountToken"] is True
+    role = by_kind(objects, "Role")[name]
+    assert role["rules"] == [
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "resourceNames": [name], "verbs": ["get", "update"]},
+    ]  # fmt: skip
+    binding = by_kind(objects, "RoleBinding")[name]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": name}  # fmt: skip
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name,
+                                    "namespace": NAMESPACE}]  # fmt: skip
+    assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
+    # Nothing else in the release may call the API.
+    assert [n for n, r in by_kind(objects, "Role").items()] == [name]
+
+
+def test_rollout_controller_puts_triton_in_explicit_model_control(helm_bin: Path) -> None:
+    def triton_args(*sets: str) -> list[str]:
+        triton = by_kind(render(helm_bin, ci_file("minimal"), *sets), "Deployment")
+        return pod_spec(triton[fullname("triton")])["containers"][0]["args"]
+
+    on = triton_args()
+    assert "--model-control-mode=explicit" in on and "--load-model=yolox_nano" in on
+    off = triton_args("rolloutController.enabled=false")
+    assert "--model-control-mode=none" in off and not [a for a in off if "load-model" in a]
+    objects = render(helm_bin, ci_file("minimal"), "rolloutController.enabled=false")
+    assert not [o for o in objects if "rollout-controller" in o["metadata"]["name"]]
+    polled = run_helm(helm_bin, *template_args(ci_file("minimal"),
+                                               ("triton.modelControlMode=poll",)))  # fmt: skip
+    assert polled.returncode != 0
+    assert "triton.modelControlMode poll and rolloutController.enabled are exclusive" in (
+        polled.stderr
+    )
+    assert "--model-control-mode=poll" in triton_args(
+        "rolloutController.enabled=false", "triton.modelControlMode=poll"
+    )
+
+
+def test_rollout_controller_is_off_with_an_object_storage_repository(helm_bin: Path) -> None:
+    """It pushes versions from the repository volume; object storage has none to mount (the
+    value set says so, and leaving it on fails with the reason: see the bad-values table)."""
+    objects = render(helm_bin, ci_file("external-kafka-sasl"))
+    assert fullname("rollout-controller") not in by_kind(objects, "Deployment")
+    triton = by_kind(objects, "Deployment")[fullname("triton")]
+    assert "--model-control-mode=none" in pod_spec(triton)["containers"][0]["args"]
+
+
+def test_rollout_policy_configmap_holds_the_built_in_defaults(helm_bin: Path) -> None:
+    from services.rollout.policy import Policy, parse_policy
+
+    objects = render(helm_bin, ci_file("minimal"))
+    policy = by_kind(objects, "ConfigMap")[fullname("rollout-policy")]["data"]["policy.yaml"]
+    assert parse_policy(yaml.safe_load(policy)) == Policy()
+    example = yaml.safe_load((ROOT / "examples" / "validate-policy.yaml").read_text())
+    assert parse_policy(example) == Policy()
+    changed = render(helm_bin, ci_file("minimal"),
+                     "rolloutController.policy.content.latency.max_p95_ratio=2")  # fmt: skip
+    text = by_kind(changed, "ConfigMap")[fullname("rollout-policy")]["data"]["policy.yaml"]
+    assert parse_policy(yaml.safe_load(text)).latency.max_p95_ratio == 2
+    mine = render(helm_bin, ci_file("minimal"),
+                  "rolloutController.policy.existingConfigMap=my-policy")  # fmt: skip
+    assert fullname("rollout-policy") not in by_kind(mine, "ConfigMap")
+    deployment = by_kind(mine, "Deployment")[fullname("rollout-controller")]
+    (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "policy"]
+    assert volume["configMap"]["name"] == "my-policy"
+
+
+def test_rollout_controller_may_reach_the_api_server_with_egress_restricted(
+    helm_bin: Path,
+) -> None:
+    objects = render(helm_bin, ci_file("gpu-production"))
+    policies = by_kind(objects, "NetworkPolicy")
+    services = policies[fullname("services")]["spec"]
+    assert "rollout" in services["podSelector"]["matchExpressions"][0]["values"]
+    own = policies[fullname("rollout-controller")]["spec"]
+    assert own["policyTypes"] == ["Egress"]
+    assert {p["port"] for r in own["egress"] for p in r["ports"]} == {443, 6443}
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,12 +22,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from services.rollout.agreement import FrameDetections, compare
 from steadyeye.cli import main
 from steadyeye.local_model import LocalModel
 from steadyeye.modelimport import COCO80, import_model
 from steadyeye.validate import Policy, PolicyError, parse_policy
-from steadyeye.validate.agreement import FrameDetections, compare
-from steadyeye.validate.candidates import build_all
 from steadyeye.validate.server import EmbeddedTriton
 from tests.conftest import shared_file
 
@@ -54,9 +53,8 @@ def source() -> Path:
 
 
 @pytest.fixture(scope="module")
-def candidates(tmp_path_factory: pytest.TempPathFactory, source: Path) -> dict[str, Path]:
-    video = shared_file("media", "vtest.avi")  # calibration: frames 300-610, disjoint from 0-79
-    return build_all(source, video, tmp_path_factory.mktemp("candidates"))
+def candidates(model_candidates: dict[str, Path]) -> dict[str, Path]:
+    return model_candidates  # int8 calibrated on frames 300-610: disjoint from 0-79
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,10 @@ ALLOWED = {
                 ("LRANGE", "steadyeye:capture:recent:cam-1", "0", "9"),
                 ("EXPIRE", "steadyeye:capture:recent:cam-1", "5"),
                 ("HINCRBY", "steadyeye:capture:stats", "captured", "1")],
+    "rollout": [("GET", "steadyeye:rollout:acl-test"),
+                ("SET", "steadyeye:rollout:window:acl-test", "{}"),
+                ("UNLINK", "steadyeye:rollout:window:acl-test"),
+                ("HGETALL", "steadyeye:rollout-replicas:acl-test")],
 }  # fmt: skip
 REFUSED = {
     "ingest": [("SET", "steadyeye:state:tracker:cam-1", "{}"), ("MGET", "steadyeye:ready:x")],
@@ -64,6 +68,8 @@ REFUSED = {
     "capture": [("SET", "steadyeye:frame:cam-1:0", "px"),  # reads frames, never writes
                 ("UNLINK", "steadyeye:frame:cam-1:0"), ("GET", "steadyeye:state:monitor:cam-1"),
                 ("SET", "steadyeye:alert:sent:a", "1"), ("DEL", "steadyeye:capture:stats")],
+    "rollout": [("MGET", "steadyeye:frame:cam-1:0"), ("GET", "steadyeye:state:tracker:cam-1"),
+                ("HSET", "steadyeye:rollout-replicas:acl-test", "host-1", "{}")],  # replicas' own
 }  # fmt: skip
 
 

@@ -19,13 +19,18 @@ def test_shares_are_deterministic_about_right_and_consistent_as_they_grow():
     assert all(in_share(c, 100) for c in CAMERAS)
 
 
-def test_canary_serves_its_cameras_with_the_candidate_and_no_frame_is_shadowed():
-    state = RolloutState("m", "1", candidate="2", mode="canary", percent=30, state="running")
+def test_canary_serves_its_cameras_with_the_candidate_and_compares_a_sample_of_their_frames():
+    state = RolloutState(
+        "m", "1", candidate="2", mode="canary", percent=30, compare_percent=20, state="running"
+    )
+    canary = {c for c in CAMERAS if in_share(c, 30)}
+    compared = {(c, f) for c in CAMERAS for f in range(5) if state.shadow_version(c, f) == "1"}
 
-    assert {c for c in CAMERAS if state.version_for(c) == "2"} == {
-        c for c in CAMERAS if in_share(c, 30)
-    }
-    assert state.shadow_version("cam-1", 7) is None
+    assert {c for c in CAMERAS if state.version_for(c) == "2"} == canary
+    # The serving version answers a sample of the canary cameras' frames, to compare; no other.
+    assert {c for c, _ in compared} <= canary
+    assert 0.1 < len(compared) / (5 * len(canary)) < 0.3
+    assert all(state.shadow_version(c, f) in (None, "1") for c in CAMERAS for f in range(5))
     assert state.in_use() == ["1", "2"]
 
 

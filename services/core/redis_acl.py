@@ -41,6 +41,8 @@ RULES: dict[str, str] = {
         "%R~steadyeye:frame:* ~steadyeye:capture:* "
         "+mget +set +incrby +decrby +expire +lrange +lpush +ltrim +hincrby"
     ),
+    # the rollout controller: the state it decides, its window of evidence, replicas' reports
+    "rollout": "~steadyeye:rollout:* ~steadyeye:rollout-replicas:* +get +set +hgetall +unlink",
 }
 # Before each service's rules: nothing but PING unless listed, no key or channel by default.
 BASE = "on resetkeys resetchannels -@all +ping"

@@ -26,6 +26,7 @@ from services.inference.settings import InferenceSettings
 from services.inference.shm import SharedMemoryInputs
 from services.inference.versions import Versions, highest_ready
 from services.rollout.state import RolloutState
+from services.rollout.usage import Usage
 from steadyeye.v1.detections_pb2 import Detections, ModelRef
 from steadyeye.v1.frames_pb2 import ReadyFrame
 
@@ -80,6 +81,8 @@ class InferenceHandler(Handler):
         serves (asked once). shadow_topic: where a shadow rollout's candidate outputs go."""
         self._client = client
         self._versions = versions
+        # Requests per version, for the rollout controller (sent with the versions' heartbeat).
+        self._usage = versions.usage if versions is not None else Usage()
         self._fixed: RolloutState | None = None
         self._shadow_topic = shadow_topic
         self._contract = contract
@@ -201,24 +204,31 @@ class InferenceHandler(Handler):
     def _shadow(
         self, items: list[Incoming], tensors: list[np.ndarray], state: RolloutState
     ) -> dict[int, list[Output]]:
-        """The candidate's outputs for the sampled frames, for the shadow topic only. One try,
-        no retry: a failing candidate costs serving at most one request timeout, never a frame."""
-        sampled = [
-            k for k, item in enumerate(items)
-            if state.shadow_version(item.message.ref.camera_id, item.message.ref.frame_id)
-        ]  # fmt: skip
-        if not sampled or state.candidate is None:
+        """The other version's outputs for the sampled frames, for the shadow topic only (the
+        candidate's in shadow mode, the serving version's on canary cameras). One try, no
+        retry: a failing version costs serving at most one request timeout, never a frame."""
+        wanted = [
+            (k, state.shadow_version(item.message.ref.camera_id, item.message.ref.frame_id))
+            for k, item in enumerate(items)
+        ]
+        sampled = [(k, version) for k, version in wanted if version is not None]
+        if not sampled:
             return {}
-        name, version = self._contract.name, state.candidate
+        # One chunk's frames share their downstream version, so their other version too.
+        name, version = self._contract.name, sampled[0][1]
+        picked = [k for k, _ in sampled]
+        started = time.perf_counter()
         try:
-            result = self._call([tensors[k] for k in sampled], version)
-            outputs = self._outputs_of(result, [items[k] for k in sampled], self._shadow_topic)  # type: ignore[arg-type]
-        except Exception as exc:  # whatever the candidate does, serving goes on
-            shadow_total.labels(name, version, "failed").inc(len(sampled))
+            result = self._call([tensors[k] for k in picked], version)
+            outputs = self._outputs_of(result, [items[k] for k in picked], self._shadow_topic)  # type: ignore[arg-type]
+        except Exception as exc:  # whatever the other version does, serving goes on
+            self._usage.observe(version, 0.0, ok=False, frames=len(picked))
+            shadow_total.labels(name, version, "failed").inc(len(picked))
             log.warning("shadow request to %s version %s failed: %s", name, version, exc)
             return {}
-        shadow_total.labels(name, version, "ok").inc(len(sampled))
-        return dict(zip(sampled, outputs, strict=True))  # type: ignore[arg-type]
+        self._usage.observe(version, time.perf_counter() - started, ok=True, frames=len(picked))
+        shadow_total.labels(name, version, "ok").inc(len(picked))
+        return dict(zip(picked, outputs, strict=True))  # type: ignore[arg-type]
 
     def _output(
         self,
@@ -331,13 +341,17 @@ class InferenceHandler(Handler):
                     if self._shm and "shared memory" in str(exc).lower():
                         self._reregister(exc)  # Triton restarted and forgot our regions
                     elif status not in _TRANSIENT_STATUS and "unavailable" not in str(exc).lower():
+                        self._usage.observe(version, 0.0, ok=False, frames=len(items))
                         raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
                     if attempt == self._settings.retries or self._down.is_set():
                         self._down.set()
+                        self._usage.observe(version, 0.0, ok=False, frames=len(items))
                         raise TransientError(f"Triton unavailable: {exc}") from exc
                 time.sleep(self._settings.retry_backoff_s * 2**attempt)
                 attempt += 1
-            triton_seconds.labels(name).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            triton_seconds.labels(name).observe(elapsed)
+            self._usage.observe(version, elapsed, ok=True, frames=len(items))
             span.set_attribute("steadyeye.model.version", result.get_response().model_version)
             return result
 

@@ -14,6 +14,7 @@ from tritonclient.utils import InferenceServerException
 
 from services.rollout import state as rollout
 from services.rollout.state import RolloutState
+from services.rollout.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Versions:
         self._model = model
         self.replica = f"{socket.gethostname()}-{os.getpid()}"
         self.state = RolloutState(model, highest_ready(client, model))
+        self.usage = Usage()
         self.refresh()
 
     def refresh(self) -> None:
@@ -53,6 +55,8 @@ class Versions:
             if found != self.state:
                 log.info("rollout state of %s: %s", self._model, found)
             self.state = found
-            rollout.report(self._redis, self._model, self.replica, self.state.in_use())
+            rollout.report(
+                self._redis, self._model, self.replica, self.state.in_use(), self.usage.snapshot()
+            )
         except (redis.RedisError, InferenceServerException, ValueError, TypeError) as exc:
             log.warning("rollout state of %s not refreshed: %s", self._model, exc)

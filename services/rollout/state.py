@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import redis
+
+from services.rollout.usage import Snapshot, VersionUsage
 
 Mode = Literal["shadow", "canary"]
 # running: the candidate is loaded and in use; the other states are ends of a rollout.
@@ -38,10 +40,25 @@ class RolloutState:
     candidate: str | None = None
     mode: Mode | None = None
     percent: float = 0.0  # of frames (shadow) or of cameras (canary)
+    # Canary: the share of the candidate's frames the serving version answers too (to the
+    # shadow topic), so the controller can compare the two on the same frames.
+    compare_percent: float = 10.0
     state: State = "serving"
     reason: str = ""
     rollout_id: str = ""
     started_at: float = 0.0  # unix time
+    # The controller decides (promote, roll back); False: it only reports its verdicts.
+    auto: bool = True
+    # Ends of a rollout keep `candidate` (the version tried); `retired` is the version the
+    # step unloads (promoted: the old serving one; aborted, rolled back: the candidate).
+    retired: str | None = None
+    # The controller's figures behind the step, and the gates that did not hold.
+    evidence: dict[str, float] = field(default_factory=dict)
+    failed_gates: list[str] = field(default_factory=list)
+    # The step that led to `state` is done in Triton and its RolloutEvent published; False
+    # while it is under way (the controller finishes a step whose actor died).
+    settled: bool = True
+    updated_at: float = 0.0  # unix time of the last save
 
     @property
     def active(self) -> bool:
@@ -54,13 +71,20 @@ class RolloutState:
         return self.serving
 
     def shadow_version(self, camera_id: str, frame_id: int) -> str | None:
-        """The candidate's version when this frame is in the shadow sample, else None."""
-        if (
-            self.active
-            and self.mode == "shadow"
-            and in_share(f"{camera_id}/{frame_id}", self.percent)
-        ):
+        """The other version, when it answers this frame too (its outputs go to the shadow
+        topic only): the candidate on a sample of frames (shadow), the serving version on a
+        sample of the candidate's cameras' frames (canary); else None."""
+        if not self.active:
+            return None
+        frame = f"{camera_id}/{frame_id}"
+        if self.mode == "shadow" and in_share(frame, self.percent):
             return self.candidate
+        if (
+            self.mode == "canary"
+            and in_share(camera_id, self.percent)
+            and in_share(frame, self.compare_percent)
+        ):
+            return self.serving
         return None
 
     def in_use(self) -> list[str]:
@@ -80,27 +104,50 @@ def load(client: redis.Redis, model: str) -> RolloutState | None:
     return None if raw is None else RolloutState(**json.loads(raw))
 
 
-def save(client: redis.Redis, state: RolloutState) -> None:
-    client.set(state_key(state.model), json.dumps(asdict(state), separators=(",", ":")))
+def save(client: redis.Redis, state: RolloutState) -> RolloutState:
+    stamped = replace(state, updated_at=time.time())
+    client.set(state_key(state.model), json.dumps(asdict(stamped), separators=(",", ":")))
+    return stamped
 
 
-def report(client: redis.Redis, model: str, replica: str, versions: list[str]) -> None:
-    """A replica's heartbeat: the versions it sends requests to now."""
-    entry = {"versions": versions, "at": time.time()}
+def report(
+    client: redis.Redis, model: str, replica: str, versions: list[str], usage: Snapshot
+) -> None:
+    """A replica's heartbeat: the versions it sends requests to now, and its running totals of
+    requests per version (services/rollout/usage.py)."""
+    entry = {
+        "versions": versions,
+        "at": time.time(),
+        "usage": {version: totals.to_json() for version, totals in usage.items()},
+    }
     client.hset(replicas_key(model), replica, json.dumps(entry, separators=(",", ":")))
 
 
-def replicas(
+@dataclass
+class Replica:
+    versions: list[str]
+    usage: Snapshot
+
+
+def replica_reports(
     client: redis.Redis, model: str, fresh_s: float = REPLICA_FRESH_S
-) -> dict[str, list[str]]:
-    """Each live replica's versions in use; replicas silent for fresh_s are left out."""
+) -> dict[str, Replica]:
+    """Each live replica's report; replicas silent for fresh_s are left out."""
     now, live = time.time(), {}
     for name, raw in client.hgetall(replicas_key(model)).items():
         try:
             entry = json.loads(raw)
             at, versions = float(entry["at"]), [str(v) for v in entry["versions"]]
-        except (ValueError, KeyError, TypeError):
+            usage = {str(v): VersionUsage.from_json(u) for v, u in entry.get("usage", {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a replica's report: ignore it rather than stall every step
         if now - at <= fresh_s:
-            live[name.decode() if isinstance(name, bytes) else name] = versions
+            live[name.decode() if isinstance(name, bytes) else name] = Replica(versions, usage)
     return live
+
+
+def replicas(
+    client: redis.Redis, model: str, fresh_s: float = REPLICA_FRESH_S
+) -> dict[str, list[str]]:
+    """Each live replica's versions in use."""
+    return {name: r.versions for name, r in replica_reports(client, model, fresh_s).items()}

@@ -12,13 +12,15 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import psutil
 import redis
 import yaml
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import Field
@@ -34,13 +36,16 @@ from services.core.settings import (
     group,
     load,
 )
+from services.rollout import events
+from services.rollout.control import Rollouts
+from services.rollout.tritons import SharedRepository
 from steadyeye.assets import ModelSettings, model_file
 from steadyeye.embedded.binaries import Triton, tansu
 from steadyeye.embedded.process import ManagedProcess
 
 log = logging.getLogger(__name__)
-# Consumers, in pipeline order. ingest joins when there is a cameras file, alert when there
-# is a rules file, webhook when STEADYEYE_WEBHOOK_URL is set.
+# Consumers, in pipeline order, then the rollout controller. ingest joins when there is a
+# cameras file, alert when there is a rules file, webhook when STEADYEYE_WEBHOOK_URL is set.
 PIPELINE = ("preprocess", "inference", "tracking", "monitor")
 TRITON_CLIENTS = ("preprocess", "inference", "capture")
 
@@ -218,6 +223,7 @@ class Stack:
             *(("alert",) if self.rules_file else ()),
             *(("webhook",) if self.webhook_url else ()),
             *(("capture",) if self.capture_strategies else ()),
+            "rollout",
         )
         for stage in (consumers, ("ingest",) if self.cameras_file else ()):
             for name in stage:
@@ -243,12 +249,37 @@ class Stack:
             "STEADYEYE_INFERENCE_TRITON_URL": self.triton_grpc,
             "STEADYEYE_INFERENCE_MODEL_NAME": self.model.name,
             "STEADYEYE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            # `steadyeye rollout` adds candidate versions to the embedded Triton's repository.
-            "STEADYEYE_ROLLOUT_REPOSITORY": str(self.workdir / "model_repository"),
+            **self._rollout_env(),
         }
         if self._redis_admin_password is not None:
             env["STEADYEYE_REDIS_PASSWORD"] = self._redis_admin_password
         return env
+
+    @contextmanager
+    def rollouts(self) -> Iterator[Rollouts]:
+        """The rollout steps on this stack (what `steadyeye rollout` runs), events included."""
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap)
+        tritons = SharedRepository(self.triton_grpc)
+        try:
+            yield Rollouts(
+                self.redis_admin(),
+                tritons,
+                self.workdir / "model_repository",
+                lambda event: events.send(producer, self.topics.rollouts, event),
+                wait_s=60,
+            )
+        finally:
+            tritons.close()
+            producer.close()
+
+    def _rollout_env(self) -> dict[str, str]:
+        """The rollout controller's and `steadyeye rollout`'s: candidate versions go into the
+        embedded Triton's repository."""
+        return {
+            "STEADYEYE_ROLLOUT_TRITON_URL": self.triton_grpc,
+            "STEADYEYE_ROLLOUT_MODEL_NAME": self.model.name,
+            "STEADYEYE_ROLLOUT_REPOSITORY": str(self.workdir / "model_repository"),
+        }
 
     def _ensure_redis(self) -> None:
         server = shutil.which("redis-server")
@@ -330,7 +361,7 @@ class Stack:
             shutil.rmtree(repository / self.model.name, ignore_errors=True)
             import_model(source, self.model.family, repository, self.model.name, target="python")
             stamp.write_text(json.dumps(wanted))
-        from steadyeye.rollout.repository import loaded_versions, set_versions
+        from services.rollout.repository import loaded_versions, set_versions
 
         model_dir = repository / self.model.name
         if loaded_versions(model_dir) is None:  # fresh import; else a rollout's list resumes
@@ -431,6 +462,8 @@ class Stack:
             env[f"{prefix}RULES_FILE"] = str(self.rules_file)
         if name == "webhook" and self.webhook_url:
             env[f"{prefix}URL"] = self.webhook_url
+        if name == "rollout":
+            env.update(self._rollout_env())
         if name == "capture" and self.capture_strategies:
             env[f"{prefix}STRATEGIES_FILE"] = str(self.capture_strategies)
             env[f"{prefix}DATASET_URL"] = self.capture_dataset
@@ -486,6 +519,7 @@ class Stack:
             "capture",
             "alert",
             "webhook",
+            "rollout",
             "triton",
             "broker",
             "redis",

@@ -25,17 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsteadyeye/v1/rollouts.proto\x12\x0csteadyeye.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n\x0cRolloutEvent\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x17\n\x0fserving_version\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61ndidate_version\x18\x04 \x01(\t\x12\'\n\x04mode\x18\x05 \x01(\x0e\x32\x19.steadyeye.v1.RolloutMode\x12\x0f\n\x07percent\x18\x06 \x01(\x01\x12\'\n\x04step\x18\x07 \x01(\x0e\x32\x19.steadyeye.v1.RolloutStep\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp*]\n\x0bRolloutMode\x12\x1c\n\x18ROLLOUT_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROLLOUT_MODE_SHADOW\x10\x01\x12\x17\n\x13ROLLOUT_MODE_CANARY\x10\x02*\x98\x01\n\x0bRolloutStep\x12\x1c\n\x18ROLLOUT_STEP_UNSPECIFIED\x10\x00\x12\x18\n\x14ROLLOUT_STEP_STARTED\x10\x01\x12\x19\n\x15ROLLOUT_STEP_PROMOTED\x10\x02\x12\x1c\n\x18ROLLOUT_STEP_ROLLED_BACK\x10\x03\x12\x18\n\x14ROLLOUT_STEP_ABORTED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsteadyeye/v1/rollouts.proto\x12\x0csteadyeye.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x03\n\x0cRolloutEvent\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x17\n\x0fserving_version\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61ndidate_version\x18\x04 \x01(\t\x12\'\n\x04mode\x18\x05 \x01(\x0e\x32\x19.steadyeye.v1.RolloutMode\x12\x0f\n\x07percent\x18\x06 \x01(\x01\x12\'\n\x04step\x18\x07 \x01(\x0e\x32\x19.steadyeye.v1.RolloutStep\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x08\x65vidence\x18\n \x03(\x0b\x32(.steadyeye.v1.RolloutEvent.EvidenceEntry\x12\x14\n\x0c\x66\x61iled_gates\x18\x0b \x03(\t\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*]\n\x0bRolloutMode\x12\x1c\n\x18ROLLOUT_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROLLOUT_MODE_SHADOW\x10\x01\x12\x17\n\x13ROLLOUT_MODE_CANARY\x10\x02*\xb4\x01\n\x0bRolloutStep\x12\x1c\n\x18ROLLOUT_STEP_UNSPECIFIED\x10\x00\x12\x18\n\x14ROLLOUT_STEP_STARTED\x10\x01\x12\x19\n\x15ROLLOUT_STEP_PROMOTED\x10\x02\x12\x1c\n\x18ROLLOUT_STEP_ROLLED_BACK\x10\x03\x12\x18\n\x14ROLLOUT_STEP_ABORTED\x10\x04\x12\x1a\n\x16ROLLOUT_STEP_EVALUATED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'steadyeye.v1.rollouts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLLOUTMODE']._serialized_start=339
-  _globals['_ROLLOUTMODE']._serialized_end=432
-  _globals['_ROLLOUTSTEP']._serialized_start=435
-  _globals['_ROLLOUTSTEP']._serialized_end=587
+  _globals['_ROLLOUTEVENT_EVIDENCEENTRY']._loaded_options = None
+  _globals['_ROLLOUTEVENT_EVIDENCEENTRY']._serialized_options = b'8\001'
+  _globals['_ROLLOUTMODE']._serialized_start=470
+  _globals['_ROLLOUTMODE']._serialized_end=563
+  _globals['_ROLLOUTSTEP']._serialized_start=566
+  _globals['_ROLLOUTSTEP']._serialized_end=746
   _globals['_ROLLOUTEVENT']._serialized_start=79
-  _globals['_ROLLOUTEVENT']._serialized_end=337
+  _globals['_ROLLOUTEVENT']._serialized_end=468
+  _globals['_ROLLOUTEVENT_EVIDENCEENTRY']._serialized_start=421
+  _globals['_ROLLOUTEVENT_EVIDENCEENTRY']._serialized_end=468
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,6 @@
 """`steadyeye model validate`: gate a candidate model on the serving model's own frames."""
 
-from steadyeye.validate.policy import Policy, PolicyError, load_policy, parse_policy
+from services.rollout.policy import Policy, PolicyError, load_policy, parse_policy
 from steadyeye.validate.request import Request, UsageError
 from steadyeye.validate.run import validate
 

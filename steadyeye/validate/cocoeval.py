@@ -8,7 +8,7 @@ import copy
 import io
 from collections.abc import Sequence
 
-from steadyeye.validate.agreement import FrameDetections
+from services.rollout.agreement import FrameDetections
 
 
 def evaluator_name() -> str | None:

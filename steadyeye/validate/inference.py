@@ -11,9 +11,9 @@ from tritonclient.utils import InferenceServerException
 
 from services.inference.boxes import to_detections
 from services.preprocess.letterbox import letterbox
+from services.rollout.agreement import FrameDetections
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.frames_pb2 import ReadyFrame
-from steadyeye.validate.agreement import FrameDetections
 from steadyeye.validate.result import Side
 from steadyeye.validate.server import ServingError
 

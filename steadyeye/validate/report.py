@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from steadyeye.validate.agreement import FrameDetections, match
+from services.rollout.agreement import FrameDetections, match
 
 if TYPE_CHECKING:
     from steadyeye.validate.run import Validation

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from steadyeye.validate.policy import Policy
+from services.rollout.policy import Policy
 
 TRITON_URL_ENV = "STEADYEYE_INFERENCE_TRITON_URL"
 

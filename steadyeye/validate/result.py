@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.contract import ModelContract
-from steadyeye.validate.agreement import FrameDetections
+from services.rollout.agreement import FrameDetections
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 CHECKS = (

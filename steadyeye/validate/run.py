@@ -17,8 +17,8 @@ import numpy as np
 
 from services.contract import ModelContract
 from services.core.errors import ConfigError
+from services.rollout.agreement import Agreement, compare
 from steadyeye.modelimport import ModelImportError
-from steadyeye.validate.agreement import Agreement, compare
 from steadyeye.validate.checks.coco_map import map_check
 from steadyeye.validate.checks.contract import contract_check
 from steadyeye.validate.checks.detections import (

@@ -118,6 +118,15 @@ app.kubernetes.io/part-of: steadyeye
 {{- end }}
 {{- end }}
 
+{{- define "steadyeye.rolloutServiceAccountName" -}}
+{{- $sa := .Values.rolloutController.serviceAccount }}
+{{- if $sa.create }}
+{{- default (printf "%s-rollout-controller" (include "steadyeye.fullname" .)) $sa.name }}
+{{- else }}
+{{- default "default" $sa.name }}
+{{- end }}
+{{- end }}
+
 {{/*
 A value as an environment variable string. YAML numbers reach templates as float64, which would
 print 4194304 as "4.194304e+06": whole numbers are printed as integers.
@@ -201,7 +210,7 @@ Least privilege in Redis: each service that uses Redis connects as its own ACL u
 (webhook uses no Redis), in the order of services/core/redis_acl.py.
 */}}
 {{- define "steadyeye.redisUsers" -}}
-ingest preprocess inference tracking monitor alert capture
+ingest preprocess inference tracking monitor alert capture rollout
 {{- end }}
 
 {{/*
@@ -219,6 +228,7 @@ a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
   "monitor" "~steadyeye:state:monitor:* ~steadyeye:monitor:* +get +set +hgetall +hdel +xadd"
   "alert" "%R~steadyeye:frame:* ~steadyeye:state:alert:* ~steadyeye:alert:* ~steadyeye:snapshot:* +get +set +mget +exists +hgetall +hset"
   "capture" "%R~steadyeye:frame:* ~steadyeye:capture:* +mget +set +incrby +decrby +expire +lrange +lpush +ltrim +hincrby"
+  "rollout" "~steadyeye:rollout:* ~steadyeye:rollout-replicas:* +get +set +hgetall +unlink"
 }}
 {{- printf "%s %s" $base (get $rules .) }}
 {{- end }}
@@ -390,6 +400,9 @@ and a template that trusted it would leave broken YAML behind.
 {{- end }}
 {{- if and $repo.url (not (regexMatch "^(s3|gs|as)://" $repo.url)) }}
 {{- $problems = append $problems "triton.modelRepository.url must start with s3://, gs:// or as:// (a volume goes in existingClaim or volume)" }}
+{{- end }}
+{{- if and .Values.rolloutController.enabled (eq $t.modelControlMode "poll") }}
+{{- $problems = append $problems "triton.modelControlMode poll and rolloutController.enabled are exclusive: the rollout controller loads and unloads versions itself (Triton's explicit model control); set rolloutController.enabled=false to let Triton poll the repository" }}
 {{- end }}
 {{- if and $t.tracing.enabled (not $t.tracing.url) (not .Values.jaeger.bundled.enabled) }}
 {{- $problems = append $problems "triton.tracing.url is required with triton.tracing.enabled because Triton sends its spans there (OTLP/HTTP), or set jaeger.bundled.enabled=true" }}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.rollout.policy import MeanAP
 from steadyeye.validate.cocoeval import mean_ap
-from steadyeye.validate.policy import MeanAP
 from steadyeye.validate.result import FAIL, PASS, SKIPPED, Side, check
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.contract import ModelContract
-from steadyeye.validate.policy import Contract
+from services.rollout.policy import Contract
 from steadyeye.validate.result import FAIL, PASS, Side, check
 
 

@@ -1,12 +1,12 @@
 """detections_per_frame, boxes and classes: how far the candidate's detections agree with the
-serving model's on the same frames (steadyeye.validate.agreement), and the per-class rows."""
+serving model's on the same frames (services.rollout.agreement), and the per-class rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from steadyeye.validate.agreement import Agreement, Tally
-from steadyeye.validate.policy import Agreement as AgreementPolicy
+from services.rollout.agreement import Agreement, Tally
+from services.rollout.policy import Agreement as AgreementPolicy
 from steadyeye.validate.result import FAIL, PASS, SKIPPED, check
 
 

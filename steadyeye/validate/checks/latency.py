@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from steadyeye.validate.policy import Latency
+from services.rollout.policy import Latency
 from steadyeye.validate.result import FAIL, PASS, Side, check
 
 # Round trips of (reference, candidate) on the first N frames, the two interleaved again.

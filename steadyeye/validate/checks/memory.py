@@ -3,7 +3,7 @@ show it, else as the growth of Triton's process tree."""
 
 from __future__ import annotations
 
-from steadyeye.validate.policy import Memory
+from services.rollout.policy import Memory
 from steadyeye.validate.result import FAIL, PASS, SKIPPED, check
 
 

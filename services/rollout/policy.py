@@ -1,4 +1,5 @@
-"""The thresholds `steadyeye model validate` gates on: a YAML file, every key optional.
+"""The thresholds `steadyeye model validate` and the rollout controller gate on: a YAML file,
+every key optional.
 
 Defaults come from docs/design/model-rollout.md §3.4, measured on YOLOX-nano and its int8,
 ÷255 and class-swapped exports; examples/validate-policy.yaml documents each key. A key this
@@ -96,12 +97,53 @@ class Contract(_Section):
     allow_max_detections_change: bool = True
 
 
+class Rollout(_Section):
+    """The rollout controller on live traffic. A window passes when the `agreement` gates and
+    `latency.max_p95_ratio` hold on it, with the error rate and drift below; the first window
+    that passes promotes. A hard breach rolls back at once, judged from `hard_after_frames`
+    compared frames on; `max_windows` judged windows without a pass roll back too."""
+
+    # Frames compared per window (shadow: sampled frames with both outputs; canary: sampled
+    # frames of the candidate's cameras, which the serving version also answers).
+    window_frames: int = Field(200, ge=10)
+    max_windows: int = Field(5, ge=1)
+    # No decision after this long (a window never fills: cameras quiet, sample too small).
+    max_duration_s: float = Field(86_400.0, gt=0)
+    # The candidate's failed requests / all its requests.
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    # Drift episodes started on cameras the candidate serves (canary) during the window.
+    max_drift_events: int = Field(0, ge=0)
+    # Hard breaches: a candidate this far off will not get better with more frames.
+    hard_after_frames: int = Field(30, ge=1)
+    hard_min_reference_boxes: int = Field(20, ge=1)
+    hard_min_box_f1: float = Field(0.5, ge=0, le=1)
+    hard_min_class_f1: float = Field(0.5, ge=0, le=1)
+    hard_detections_ratio: tuple[float, float] = (0.3, 3.0)
+    hard_error_rate: float = Field(0.1, ge=0, le=1)
+    hard_p95_ratio: float | None = Field(3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Rollout:
+        low, high = self.hard_detections_ratio
+        if not 0 <= low <= high:
+            raise ValueError(
+                f"hard_detections_ratio [{low}, {high}] must be [low, high] with 0<=low<=high"
+            )
+        if self.hard_after_frames > self.window_frames:
+            raise ValueError(
+                f"hard_after_frames ({self.hard_after_frames}) must not exceed window_frames "
+                f"({self.window_frames})"
+            )
+        return self
+
+
 class Policy(_Section):
     agreement: Agreement = Agreement()
     latency: Latency = Latency()
     memory: Memory = Memory()
     map: MeanAP = MeanAP()
     contract: Contract = Contract()
+    rollout: Rollout = Rollout()
 
 
 def _valid_keys(model: type[BaseModel], path: tuple) -> list[str]:

@@ -16,7 +16,7 @@ With margin 0 this is plain box-matched P/R/F1 at serve_score.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -141,6 +141,38 @@ class Agreement:
         if ref == 0:
             return None if cand == 0 else float("inf")
         return cand / ref
+
+    def add(self, other: Agreement) -> None:
+        """Count `other`'s frames too (per-frame disagreements are not kept)."""
+        self.boxes.add(other.boxes)
+        self.classes.add(other.classes)
+        for k, tally in other.per_class.items():
+            self.per_class.setdefault(k, Tally()).add(tally)
+        self.served_reference.update(other.served_reference)
+        self.served_candidate.update(other.served_candidate)
+        self.frames += other.frames
+
+    def to_json(self) -> dict:
+        """The counts (not the per-frame list), for a store that outlives the process."""
+        return {
+            "boxes": asdict(self.boxes),
+            "classes": asdict(self.classes),
+            "per_class": {str(k): asdict(t) for k, t in self.per_class.items()},
+            "served_reference": {str(k): n for k, n in self.served_reference.items()},
+            "served_candidate": {str(k): n for k, n in self.served_candidate.items()},
+            "frames": self.frames,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict) -> Agreement:
+        return cls(
+            boxes=Tally(**raw["boxes"]),
+            classes=Tally(**raw["classes"]),
+            per_class={int(k): Tally(**t) for k, t in raw["per_class"].items()},
+            served_reference=Counter({int(k): n for k, n in raw["served_reference"].items()}),
+            served_candidate=Counter({int(k): n for k, n in raw["served_candidate"].items()}),
+            frames=int(raw["frames"]),
+        )
 
 
 def _count(
