@@ -205,14 +205,11 @@ def learn_from_recording(camera: str, recording: Path, settings: MonitorSettings
     from rich.progress import Progress
 
     from services import contract as contracts
-    from services.inference.boxes import to_detections
+    from services.inference.one_frame import infer_image
     from services.inference.settings import InferenceSettings
     from services.inference.versions import version_for
-    from services.preprocess.letterbox import letterbox
     from services.preprocess.quality import QualityMeter
     from services.preprocess.settings import PreprocessSettings
-    from steadyeye.v1.common_pb2 import FrameRef
-    from steadyeye.v1.frames_pb2 import ReadyFrame
 
     inference = load(InferenceSettings)
     client = triton.InferenceServerClient(inference.triton_url)
@@ -232,20 +229,11 @@ def learn_from_recording(camera: str, recording: Path, settings: MonitorSettings
             ok, image = capture.read()
             if not ok:
                 break
-            boxed = letterbox(image, contract)
-            request = triton.InferInput(contract.input_name, [1, *boxed.image.shape], "UINT8")
-            request.set_data_from_numpy(boxed.image[None])
-            result = client.infer(contract.name, [request], model_version=served)
-            version = result.get_response().model_version
+            answer = infer_image(client, contract, image, served, inference.min_score)
+            version = answer.version
             height, width = image.shape[:2]
-            ready = ReadyFrame(ref=FrameRef(width=width, height=height), scale=boxed.scale,
-                               pad_x=boxed.pad_x, pad_y=boxed.pad_y)  # fmt: skip
-            boxes, scores, classes, count = (
-                result.as_numpy(name)[0] for name in ("boxes", "scores", "classes", "count")
-            )
-            detections = to_detections(ready, boxes, scores, classes, int(count[0]), contract,
-                                       inference.min_score)  # fmt: skip
-            frames.append((meter.measure(camera, boxed.resized), detections, (width, height)))
+            frames.append((meter.measure(camera, answer.boxed.resized), answer.detections,
+                           (width, height)))  # fmt: skip
             progress.advance(task)
     capture.release()
     client.close()

@@ -66,6 +66,16 @@ def vtest_avi() -> Path:
 
 
 @pytest.fixture(scope="session")
+def vtest_frames(vtest_avi: Path) -> list[np.ndarray]:
+    """The sample clip's first 100 frames, decoded once (int8 candidates are calibrated on
+    frames 300-610, so these are new to them)."""
+    capture = cv2.VideoCapture(str(vtest_avi))
+    frames = [capture.read()[1] for _ in range(100)]
+    capture.release()
+    return frames
+
+
+@pytest.fixture(scope="session")
 def model_candidates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Exports of the demo model, built once: int8 (static, calibrated on vtest.avi frames
     300-610), div255 (the normalisation mismatch), permuted (classes 0 and 2 swapped)."""

@@ -28,11 +28,8 @@ STARTED, ENDED = DriftState.DRIFT_STATE_STARTED, DriftState.DRIFT_STATE_ENDED
 
 
 @pytest.fixture(scope="module")
-def footage(vtest_avi) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(vtest_avi))
-    frames = [capture.read()[1] for _ in range(WARMUP + 20)]
-    capture.release()
-    return frames
+def footage(vtest_frames) -> list[np.ndarray]:
+    return vtest_frames[: WARMUP + 20]
 
 
 def test_a_covered_lens_opens_a_drift_episode_naming_what_moved(stack, pipeline, camera_id,

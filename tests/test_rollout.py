@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -41,11 +40,8 @@ def candidate_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def footage(vtest_avi) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(vtest_avi))
-    frames = [capture.read()[1] for _ in range(12)]
-    capture.release()
-    return frames
+def footage(vtest_frames) -> list[np.ndarray]:
+    return vtest_frames[:12]
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -37,12 +36,8 @@ ENDS = (PROMOTED, ROLLED_BACK, ABORTED)
 
 
 @pytest.fixture(scope="module")
-def footage(vtest_avi) -> list[np.ndarray]:
-    """The clip's first 100 frames (int8 is calibrated on frames 300-610)."""
-    capture = cv2.VideoCapture(str(vtest_avi))
-    frames = [capture.read()[1] for _ in range(100)]
-    capture.release()
-    return frames
+def footage(vtest_frames) -> list[np.ndarray]:
+    return vtest_frames
 
 
 @pytest.fixture
@@ -103,6 +98,27 @@ def test_an_int8_export_is_promoted_live(stack, pipeline, rollouts, model_candid
     downstream = served(pipeline, camera, ids + later)
     assert sorted(downstream) == ids + later  # 0 frames lost
     assert {downstream[i].model.version for i in later} == {candidate}
+
+
+def test_a_canary_is_compared_on_its_cameras_frames_and_promoted(
+    stack, pipeline, rollouts, model_candidates, footage
+):
+    """Canary: the candidate serves the camera downstream; the serving version answers the
+    compared frames to the shadow topic, and the controller judges the pairs."""
+    name, camera = stack.model.name, f"canary-{uuid.uuid4().hex[:8]}"
+    version = str(import_version(model_candidates["int8"], "yolox", rollouts.repository / name))
+    started = rollouts.start(name, version, "canary", 100, compare_percent=100)
+
+    ids = send(pipeline, camera, footage, 0, 80)
+    events = steps(pipeline, started.rollout_id)
+
+    assert [e.step for e in events] == [STARTED, PROMOTED], [e.reason for e in events]
+    assert events[-1].evidence["frames"] >= 60
+    downstream = served(pipeline, camera, ids)
+    assert sorted(downstream) == ids
+    assert {d.model.version for d in downstream.values()} == {version}  # the canary's camera
+    compared = pipeline.read_messages(pipeline.topics.shadow, Detections, camera, 60, 60)
+    assert {d.model.version for d in compared} == {"1"}
 
 
 @pytest.mark.parametrize(

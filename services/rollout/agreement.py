@@ -16,9 +16,12 @@ With margin 0 this is plain box-matched P/R/F1 at serve_score.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from steadyeye.v1.detections_pb2 import Detection
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,16 @@ class FrameDetections:
     boxes: np.ndarray  # [n, 4] float32
     scores: np.ndarray  # [n] float32
     classes: np.ndarray  # [n] int
+
+    @classmethod
+    def of(cls, detections: Iterable[Detection]) -> FrameDetections:
+        found = list(detections)
+        return cls(
+            np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in found], np.float32)
+            .reshape(-1, 4),
+            np.array([d.score for d in found], np.float32),
+            np.array([d.class_id for d in found], np.int64),
+        )  # fmt: skip
 
     def subset(self, keep: np.ndarray) -> FrameDetections:
         """The boxes where `keep` (a boolean mask) is True."""

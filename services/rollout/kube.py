@@ -145,22 +145,8 @@ class LeaseLeader:
         if not mine and not self._expired(spec, now):
             return False
         transitions = (spec.lease_transitions or 0) + (0 if mine else 1)
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            # The resourceVersion we read: the update fails with 409 if anyone wrote since.
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "resourceVersion": lease.metadata.resource_version,
-            },
-            "spec": self._spec(
-                now,
-                acquired=_parse(spec.acquire_time) if mine else now,
-                transitions=transitions,
-            ),
-        }
-        self.leases.replace_namespaced_lease(self.name, self.namespace, body)
+        acquired = _parse(spec.acquire_time) if mine else now
+        self._replace(lease, self._spec(now, acquired=acquired, transitions=transitions))
         if not mine:
             log.info(
                 "lease %s/%s: taken over from %r by %s",
@@ -170,6 +156,20 @@ class LeaseLeader:
                 self.identity,
             )
         return True
+
+    def _replace(self, lease: Any, spec: dict[str, Any]) -> None:
+        """Update the Lease we read: 409 if anyone wrote it since (its resourceVersion)."""
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "resourceVersion": lease.metadata.resource_version,
+            },
+            "spec": spec,
+        }
+        self.leases.replace_namespaced_lease(self.name, self.namespace, body)
 
     def _expired(self, spec: Any, now: datetime) -> bool:
         if not spec.holder_identity or spec.renew_time is None:
@@ -193,24 +193,15 @@ class LeaseLeader:
             lease = self.leases.read_namespaced_lease(self.name, self.namespace)
             if lease.spec.holder_identity != self.identity:
                 return
-            body = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {
-                    "name": self.name,
-                    "namespace": self.namespace,
-                    "resourceVersion": lease.metadata.resource_version,
-                },
-                # What client-go's leader election writes on release: no holder, 1 s.
-                "spec": {
-                    "holderIdentity": None,
-                    "leaseDurationSeconds": 1,
-                    "acquireTime": None,
-                    "renewTime": _micro_time(_now()),
-                    "leaseTransitions": lease.spec.lease_transitions or 0,
-                },
+            # What client-go's leader election writes on release: no holder, 1 s.
+            released = {
+                "holderIdentity": None,
+                "leaseDurationSeconds": 1,
+                "acquireTime": None,
+                "renewTime": _micro_time(_now()),
+                "leaseTransitions": lease.spec.lease_transitions or 0,
             }
-            self.leases.replace_namespaced_lease(self.name, self.namespace, body)
+            self._replace(lease, released)
             log.info("lease %s/%s: released by %s", self.namespace, self.name, self.identity)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("lease %s/%s: release failed: %s", self.namespace, self.name, _brief(exc))

@@ -99,6 +99,21 @@ class _Clients:
         versions: list[int],
         timeout_s: float,
     ) -> None:
+        try:
+            self._send(client, model, model_dir, versions, timeout_s)
+        except (InferenceServerException, OSError) as exc:
+            raise TritonsError(
+                f"Triton at {url} did not load {model} versions {versions}: {exc}"
+            ) from exc
+
+    def _send(
+        self,
+        client: triton.InferenceServerClient,
+        model: str,
+        model_dir: Path,
+        versions: list[int],
+        timeout_s: float,
+    ) -> None:
         """Make this one Triton serve exactly these versions."""
         raise NotImplementedError
 
@@ -126,9 +141,8 @@ class SharedRepository(_Clients):
     def __init__(self, url: str) -> None:
         super().__init__(lambda: [url])
 
-    def _load_one(
+    def _send(
         self,
-        url: str,
         client: triton.InferenceServerClient,
         model: str,
         model_dir: Path,
@@ -137,21 +151,15 @@ class SharedRepository(_Clients):
     ) -> None:
         # The list on disk is what a restarted Triton loads; loading re-reads it.
         set_versions(model_dir, versions)
-        try:
-            client.load_model(model, client_timeout=timeout_s)
-        except InferenceServerException as exc:
-            raise TritonsError(
-                f"Triton at {url} did not load {model} versions {versions}: {exc}"
-            ) from exc
+        client.load_model(model, client_timeout=timeout_s)
 
 
 class KubeReplicas(_Clients):
     """The repository volume is mounted read-only here (the pods copy it at start): the
     versions' files go with each load, and a pod started later is reconciled."""
 
-    def _load_one(
+    def _send(
         self,
-        url: str,
         client: triton.InferenceServerClient,
         model: str,
         model_dir: Path,
@@ -160,12 +168,7 @@ class KubeReplicas(_Clients):
     ) -> None:
         from services.rollout.kube import push_versions
 
-        try:
-            push_versions(client, model_dir, versions, timeout_s)
-        except (InferenceServerException, OSError) as exc:
-            raise TritonsError(
-                f"Triton at {url} did not load {model} versions {versions}: {exc}"
-            ) from exc
+        push_versions(client, model_dir, versions, timeout_s)
 
 
 def tritons_for(settings: RolloutSettings) -> Tritons:

@@ -14,7 +14,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import numpy as np
 import redis
 
 from services.rollout.agreement import Agreement, FrameDetections, compare
@@ -25,19 +24,6 @@ from steadyeye.v1.detections_pb2 import Detections
 
 def window_key(model: str) -> str:
     return f"steadyeye:rollout:window:{model}"
-
-
-def frame_detections(message: Detections) -> FrameDetections:
-    """Every box the version returned: the served ones and those below the serving threshold
-    (Detections.candidates), which the agreement's margin looks at."""
-    found = [*message.detections, *message.candidates]
-    return FrameDetections(
-        np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in found], np.float32).reshape(
-            -1, 4
-        ),
-        np.array([d.score for d in found], np.float32),
-        np.array([d.class_id for d in found], np.int64),
-    )
 
 
 @dataclass
@@ -142,5 +128,7 @@ class Pairs:
 
 
 def agreement_of(serving: Detections, candidate: Detections, policy: AgreementPolicy) -> Agreement:
-    pair = (frame_detections(serving), frame_detections(candidate))
+    """Every box each version returned: the served ones and those below the serving threshold
+    (Detections.candidates), which the agreement's margin looks at."""
+    pair = tuple(FrameDetections.of([*d.detections, *d.candidates]) for d in (serving, candidate))
     return compare([pair], policy.iou, policy.serve_score, policy.margin)
