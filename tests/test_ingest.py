@@ -38,11 +38,10 @@ class Gate:
         self.room = threading.Event()
         self.room.set()
 
-    @property
-    def has_room(self) -> bool:
+    def has_room_for(self, priority: str) -> bool:
         return self.room.is_set()
 
-    def wait_for_room(self) -> bool:
+    def wait_for_room(self, priority: str = "high") -> bool:
         return self.room.wait(30)
 
     def published(self) -> None:

@@ -73,7 +73,9 @@ def main() -> None:
 
     def next_live_id(camera_id: str) -> int:
         try:
-            return int(redis.incr(f"steadyeye:ingest:{camera_id}:frame_id")) - 1
+            # INCR itself: redis-py's incr() sends INCRBY, which ingest's ACL user may not run.
+            key = f"steadyeye:ingest:{camera_id}:frame_id"
+            return int(redis.execute_command("INCR", key)) - 1
         except RedisError as exc:  # the camera waits and retries (CameraWorker._stored)
             raise TransientError(f"redis unavailable numbering {camera_id}: {exc}") from exc
 
@@ -84,6 +86,7 @@ def main() -> None:
         settings.max_backlog_frames,
         settings.backlog_check_s,
         stop,
+        settings.backlog_shares(),
     )
     payloads = runtime.payloads()
     failures = SourceFailures(runtime.health)  # a broken camera is a note in /readyz, not unready

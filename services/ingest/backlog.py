@@ -25,12 +25,18 @@ log = logging.getLogger(__name__)
 backlog_frames = Gauge(
     "steadyeye_ingest_backlog_frames", "Frames published but not yet taken by inference"
 )
+shedding = Gauge(
+    "steadyeye_ingest_shedding",
+    "1 while cameras of this priority give way (live: newest frames only; files: paused)",
+    ["priority"],
+)
 
 
 class Backlog(threading.Thread):
     """Measures the lag of each (group, topic) every `interval_s`; frames published since a
     measurement began are added to it, so a fast source cannot overshoot between two
-    measurements. No room until the first measurement; with `limit` 0 always room."""
+    measurements. No room until the first measurement; with `limit` 0 always room. A camera's
+    priority has room up to its share of the limit (high: all of it)."""
 
     def __init__(
         self,
@@ -39,11 +45,13 @@ class Backlog(threading.Thread):
         limit: int,
         interval_s: float,
         stop: threading.Event,
+        shares: dict[str, float] | None = None,
     ) -> None:
         super().__init__(name="backlog", daemon=True)
         self._settings = settings
         self._hops = hops  # consumer group -> the topic it consumes
         self.limit = limit
+        self._shares = shares or {"high": 1.0}
         self._interval_s = interval_s
         self._stopping = stop
         self._lock = threading.Lock()
@@ -57,16 +65,21 @@ class Backlog(threading.Thread):
 
     @property
     def has_room(self) -> bool:
+        return self.has_room_for("high")
+
+    def has_room_for(self, priority: str) -> bool:
         frames = self.frames
-        return self.limit <= 0 or (frames is not None and frames < self.limit)
+        limit = self.limit * self._shares.get(priority, 1.0)
+        return self.limit <= 0 or (frames is not None and frames < limit)
 
     def published(self) -> None:
         with self._lock:
             self._since += 1
 
-    def wait_for_room(self) -> bool:
-        """Block until the backlog is under the limit; False when stopping."""
-        while not self.has_room:
+    def wait_for_room(self, priority: str = "high") -> bool:
+        """Block until the backlog is under the priority's share of the limit; False when
+        stopping."""
+        while not self.has_room_for(priority):
             if self._stopping.wait(0.05):
                 return False
         return not self._stopping.is_set()
@@ -91,6 +104,8 @@ class Backlog(threading.Thread):
                         self._since -= since_before
                         self._measured = measured
                     backlog_frames.set(measured)
+                    for priority in self._shares:
+                        shedding.labels(priority).set(0 if self.has_room_for(priority) else 1)
                     if paused != (not self.has_room):
                         paused = not paused
                         log.info(

@@ -117,8 +117,8 @@ class CameraWorker(threading.Thread):
                 if camera.is_stream:
                     pending = self._hold_while_backlogged(frame)
                 else:
-                    if not self._backlog.has_room:  # a file can wait: pause, lose nothing
-                        if not self._backlog.wait_for_room():
+                    if not self._has_room():  # a file can wait: pause, lose nothing
+                        if not self._backlog.wait_for_room(camera.priority):
                             return
                         first = None  # realtime pacing restarts from here, no burst
                     if camera.pace == "realtime":
@@ -146,16 +146,19 @@ class CameraWorker(threading.Thread):
     def _hold_while_backlogged(self, frame: SourceFrame) -> list[SourceFrame]:
         """A live camera cannot pause: while the backlog is over its limit keep reading (the
         stream stays current) but hold only the newest frames; the oldest are dropped."""
-        if not self._held and self._backlog.has_room:
+        if not self._held and self._has_room():
             return [frame]
         if len(self._held) == self._held.maxlen:
             dropped.labels(self.camera.id).inc()
         self._held.append(frame)
-        if not self._backlog.has_room:
+        if not self._has_room():
             return []
         pending = list(self._held)
         self._held.clear()
         return pending
+
+    def _has_room(self) -> bool:
+        return self._backlog.has_room_for(self.camera.priority)
 
     def _stored(self, frame: SourceFrame, uri: str) -> Frame | None:
         """The frame's message, its pixels in the claim-check store. While the store cannot

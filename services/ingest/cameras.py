@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.core.errors import ConfigError
 from services.core.messages import CAMERA_ID
 
+Priority = Literal["high", "normal", "low"]
+
 
 class Camera(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -22,6 +24,9 @@ class Camera(BaseModel):
     fps: float | None = Field(None, gt=0)  # overrides the rate the source reports
     max_frames: int | None = Field(None, ge=1)
     loop: bool = False  # restart a file source at its end (demos, soak tests)
+    # Who gives way first when the pipeline falls behind: a camera sheds (live) or pauses
+    # (file) once the backlog passes its priority's share of the limit (IngestSettings).
+    priority: Priority = "normal"
 
     @field_validator("source")
     @classmethod

@@ -1,6 +1,8 @@
+from __future__ import annotations
+
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.core.settings import ServiceSettings, group
 
@@ -22,5 +24,22 @@ class IngestSettings(ServiceSettings):
     # Redis). Above it file sources pause and live sources keep only their newest
     # `live_buffer_frames`, dropping the oldest (counted). 0: no limit.
     max_backlog_frames: int = Field(600, ge=0)
+    # Priorities (the cameras file's `priority`): low-priority cameras give way once the
+    # backlog passes this share of the limit, normal ones at theirs, high ones at the limit;
+    # so while the pipeline cannot keep up with everyone, high-priority cameras keep their rate.
+    backlog_share_low: float = Field(0.5, gt=0, le=1)
+    backlog_share_normal: float = Field(0.8, gt=0, le=1)
     backlog_check_s: float = Field(0.5, gt=0)
     live_buffer_frames: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _shares_in_order(self) -> IngestSettings:
+        if self.backlog_share_low > self.backlog_share_normal:
+            raise ValueError(
+                f"STEADYEYE_INGEST_BACKLOG_SHARE_LOW ({self.backlog_share_low}) must not exceed "
+                f"STEADYEYE_INGEST_BACKLOG_SHARE_NORMAL ({self.backlog_share_normal})"
+            )
+        return self
+
+    def backlog_shares(self) -> dict[str, float]:
+        return {"low": self.backlog_share_low, "normal": self.backlog_share_normal, "high": 1.0}
