@@ -22,6 +22,7 @@ from services.core.messages import Output
 from services.core.metrics import LATENCY_BUCKETS
 from services.core.payload_keys import READY
 from services.inference.boxes import to_detections
+from services.inference.faults import fault_of
 from services.inference.settings import InferenceSettings
 from services.inference.shm import SharedMemoryInputs
 from services.inference.versions import Versions, highest_ready
@@ -30,15 +31,6 @@ from services.rollout.usage import Usage
 from steadyeye.v1.detections_pb2 import Detections, ModelRef
 from steadyeye.v1.frames_pb2 import ReadyFrame
 
-# Failures of the server, not of the frame: retried, never dead-lettered. NOT_FOUND is a model
-# still loading (or being replaced) after a Triton restart.
-_TRANSIENT_STATUS = {
-    "UNAVAILABLE",
-    "DEADLINE_EXCEEDED",
-    "RESOURCE_EXHAUSTED",
-    "CANCELLED",
-    "NOT_FOUND",
-}
 log = logging.getLogger(__name__)
 OUTPUTS = ("boxes", "scores", "classes", "count")
 
@@ -337,10 +329,9 @@ class InferenceHandler(Handler):
                     result = self._call(tensors, version)
                     break
                 except InferenceServerException as exc:
-                    status = (exc.status() or "").removeprefix("StatusCode.")
                     if self._shm and "shared memory" in str(exc).lower():
                         self._reregister(exc)  # Triton restarted and forgot our regions
-                    elif status not in _TRANSIENT_STATUS and "unavailable" not in str(exc).lower():
+                    elif fault_of(exc) == "frame":
                         self._usage.observe(version, 0.0, ok=False, frames=len(items))
                         raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
                     if attempt == self._settings.retries or self._down.is_set():
