@@ -41,12 +41,12 @@ def _rollouts() -> tuple[Rollouts, str]:
     try:
         settings = load(RolloutSettings)
         redis_client = connect(load(RedisSettings))
-    except ConfigError as exc:
+        tritons = tritons_for(settings)
+    except (ConfigError, TritonsError) as exc:
         raise click.ClickException(str(exc)) from None
     rollouts = Rollouts(
-        redis_client, tritons_for(settings), settings.repository, events.publish_once,
-        settings.wait_s,
-    )  # fmt: skip
+        redis_client, tritons, settings.repository, events.publish_once, settings.wait_s
+    )
     return rollouts, settings.model_name
 
 

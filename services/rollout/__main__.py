@@ -10,7 +10,7 @@ from services.rollout.handler import RolloutController
 from services.rollout.leadership import lead_or_wait
 from services.rollout.policy import PolicyError, load_policy
 from services.rollout.settings import RolloutSettings
-from services.rollout.tritons import tritons_for
+from services.rollout.tritons import TritonsError, tritons_for
 from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.drift_pb2 import DriftEvent
 
@@ -24,13 +24,14 @@ def build(runtime: Runtime[RolloutSettings]) -> RolloutController:
     settings = runtime.settings
     try:
         policy = load_policy(settings.policy)
-    except PolicyError as exc:
+        tritons = tritons_for(settings)
+    except (PolicyError, TritonsError) as exc:
         print(f"steadyeye rollout: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     producer = exit_if_unreachable(runtime, lambda: kafka.producer(runtime.kafka))
     rollouts = Rollouts(
         runtime.redis(),
-        tritons_for(settings),
+        tritons,
         settings.repository,
         lambda event: events.send(producer, runtime.topics.rollouts, event),
         settings.wait_s,

@@ -76,10 +76,13 @@ class Rollouts:
         # reconciliation leaves Triton alone meanwhile.
         pinned = RolloutState(model, now.serving, settled=False)
         rollout.save(self.redis, pinned)
-        self._load(model, [int(now.serving), int(candidate)])
-        if not self._ready(model, candidate):
-            self._settle(pinned)
-            raise RolloutError(f"Triton did not make version {candidate} of {model} ready")
+        try:
+            self._load(model, [int(now.serving), int(candidate)])
+            if not self._ready(model, candidate):
+                raise RolloutError(f"Triton did not make version {candidate} of {model} ready")
+        except RolloutError:
+            self._settle(pinned)  # back to the serving version alone
+            raise
         started = rollout.save(
             self.redis,
             replace(
@@ -191,10 +194,14 @@ class Rollouts:
             raise RolloutError(str(exc)) from exc
 
     def _ready(self, model: str, version: str) -> bool:
+        """Whether every Triton has made the version ready, waiting up to wait_s."""
         deadline = time.monotonic() + self.wait_s
         while time.monotonic() < deadline:
-            if self.tritons.is_ready(model, version):
-                return True
+            try:
+                if int(version) in self.tritons.ready_versions(model):
+                    return True
+            except TritonsError:
+                pass  # one is restarting: its answer comes at the next try
             time.sleep(0.2)
         return False
 

@@ -29,7 +29,6 @@ from services.rollout.control import RolloutError, Rollouts
 from services.rollout.gates import Evidence, Verdict, judge
 from services.rollout.policy import Policy
 from services.rollout.state import RolloutState
-from services.rollout.tritons import TritonsError
 from services.rollout.usage import VersionUsage, between
 from services.rollout.window import Pairs, Window, agreement_of
 from steadyeye.v1.detections_pb2 import Detections
@@ -112,11 +111,11 @@ class RolloutController(Handler):
                     log.warning("Triton at %s served other versions of %s: reloaded", url,
                                 self._model)  # fmt: skip
             self._sync()
-            self._state = self._rollouts.current(self._model)
+            self._state = rollout.load(self._redis, self._model)
             self._open_window()
-            if self._state.active and self._window is not None:
+            if self._state is not None and self._state.active and self._window is not None:
                 self._evaluate(self._state, self._window)
-        except (RolloutError, TritonsError, redis.RedisError) as exc:
+        except (RolloutError, redis.RedisError) as exc:
             log.warning("rollout of %s not evaluated now: %s", self._model, exc)
         return []
 
