@@ -70,7 +70,8 @@ class InferenceHandler(Handler):
         shadow_topic: str | None = None,
     ) -> None:
         """versions: the rollout state to follow; None: always the highest version Triton
-        serves (asked once). shadow_topic: where a shadow rollout's candidate outputs go."""
+        serves (asked once). shadow_topic: where the version that does not go downstream answers
+        the compared frames (a shadow rollout's candidate, a canary's serving version)."""
         self._client = client
         self._versions = versions
         # Requests per version, for the rollout controller (sent with the versions' heartbeat).
