@@ -1,9 +1,7 @@
 import sys
 from typing import NoReturn
 
-import tritonclient.grpc as triton
-
-from services import contract
+from services import contract, triton_client
 from services.capture.dataset import Dataset
 from services.capture.handler import CaptureHandler, inputs
 from services.capture.loader import StrategyFileError, check_classes, load_strategies
@@ -22,7 +20,7 @@ def build(runtime: Runtime[CaptureSettings]) -> CaptureHandler:
         strategies = load_strategies(settings.strategies_file)
     except StrategyFileError as exc:
         _stop(exc)
-    client = triton.InferenceServerClient(settings.triton_url)
+    client = triton_client.connect(settings.triton_url)
     model = contract.fetch(client, settings.model_name, settings.model_wait_s)
     try:
         check_classes(strategies, model.class_names)

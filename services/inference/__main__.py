@@ -1,6 +1,4 @@
-import tritonclient.grpc as triton
-
-from services import contract
+from services import contract, triton_client
 from services.core.runtime import Runtime, run_consumer
 from services.inference.handler import InferenceHandler
 from services.inference.settings import InferenceSettings
@@ -9,7 +7,7 @@ from services.inference.versions import Versions
 
 def build(runtime: Runtime[InferenceSettings]) -> InferenceHandler:
     settings = runtime.settings
-    client = triton.InferenceServerClient(settings.triton_url)
+    client = triton_client.connect(settings.triton_url)
     model = contract.fetch(client, settings.model_name, settings.model_wait_s)
     versions = Versions(runtime.redis(), client, model.name)
     return InferenceHandler(

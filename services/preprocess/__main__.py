@@ -1,9 +1,8 @@
 import os
 
 import cv2
-import tritonclient.grpc as triton
 
-from services import contract
+from services import contract, triton_client
 from services.core.runtime import Runtime, run_consumer
 from services.preprocess.handler import PreprocessHandler
 from services.preprocess.settings import PreprocessSettings
@@ -16,7 +15,7 @@ def build(runtime: Runtime[PreprocessSettings]) -> PreprocessHandler:
     # One frame at a time per replica: OpenCV's worker threads cost CPU (resize 0.28 -> 0.43 ms
     # with two) and buy nothing when the node runs several services; scale with replicas.
     cv2.setNumThreads(1)
-    client = triton.InferenceServerClient(settings.triton_url)
+    client = triton_client.connect(settings.triton_url)
     model = contract.fetch(client, settings.model_name, settings.model_wait_s)
     client.close()
     return PreprocessHandler(

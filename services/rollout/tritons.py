@@ -19,6 +19,7 @@ from typing import Protocol
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
+from services import triton_client
 from services.rollout.repository import set_versions
 from services.rollout.settings import RolloutSettings
 
@@ -57,7 +58,7 @@ class _Clients:
             self._clients.pop(gone).close()
         for url in urls:
             if url not in self._clients:
-                self._clients[url] = triton.InferenceServerClient(url)
+                self._clients[url] = triton_client.connect(url)
         return [(url, self._clients[url]) for url in urls]
 
     def ready_versions(self, model: str) -> list[int]:
