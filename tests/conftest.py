@@ -3,6 +3,10 @@ client that talks to it the way other services and downstream consumers do."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,6 +90,17 @@ def model_candidates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
         shared_file("media", "vtest.avi"),
         tmp_path_factory.mktemp("candidates"),
     )
+
+
+@pytest.fixture
+def http_video(vtest_avi: Path, tmp_path: Path) -> Iterator[str]:
+    """The sample clip served over HTTP from 127.0.0.1: a live stream source."""
+    shutil.copy(vtest_avi, tmp_path / "live.avi")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/live.avi"
+    server.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -124,16 +121,6 @@ def test_a_missing_source_stops_only_its_camera(tmp_path, bus_jpg, payloads):
     working = run_camera(Camera(id="ok", source=str(tmp_path), pace="fast"), payloads)
 
     assert missing == [] and len(working) == 1
-
-
-@pytest.fixture
-def http_video(vtest_avi, tmp_path):
-    shutil.copy(vtest_avi, tmp_path / "live.avi")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/live.avi"
-    server.shutdown()
 
 
 def test_http_stream_is_read_and_ids_come_from_the_live_counter(http_video, payloads):

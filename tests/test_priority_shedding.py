@@ -6,11 +6,7 @@ priority, through an ingest of their own beside the running stack, with a small 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import shutil
-import threading
 import time
 import urllib.request
 import uuid
@@ -24,16 +20,6 @@ from steadyeye.v1.frames_pb2 import Frame
 pytestmark = pytest.mark.stack
 RUN_S = 20.0
 LIMIT = 40  # frames waiting for inference, all cameras together
-
-
-@pytest.fixture
-def http_video(vtest_avi, tmp_path):
-    shutil.copy(vtest_avi, tmp_path / "live.avi")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/live.avi"
-    server.shutdown()
 
 
 def dropped(port: int) -> Counter[str]:
