@@ -361,11 +361,7 @@ class Stack:
             shutil.rmtree(repository / self.model.name, ignore_errors=True)
             import_model(source, self.model.family, repository, self.model.name, target="python")
             stamp.write_text(json.dumps(wanted))
-        from services.rollout.repository import loaded_versions, set_versions
-
-        model_dir = repository / self.model.name
-        if loaded_versions(model_dir) is None:  # fresh import; else a rollout's list resumes
-            set_versions(model_dir, [1])
+        # The import lists version 1 to load; a rollout's list since then resumes as it is.
         return repository
 
     def _start_triton(self, repository: Path) -> None:

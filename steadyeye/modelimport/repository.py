@@ -178,6 +178,9 @@ def model_config(
         mc.ModelInstanceGroup.KIND_GPU if target == "tensorrt" else mc.ModelInstanceGroup.KIND_CPU
     )
     config.instance_group.add(kind=kind, count=instances)
+    # Exactly version 1, not "the latest folder": a candidate version added beside it later must
+    # not start serving when Triton restarts (`steadyeye rollout` lists the versions to load).
+    config.version_policy.specific.versions.append(1)
     for key, value in parameters.items():
         config.parameters[key].string_value = value
     return text_format.MessageToString(config)
