@@ -483,7 +483,8 @@ def alert_scenario(stack, pipeline, camera_id: str, fault: str) -> None:
         stream.start()
         # After the early alerts, before the gate crossing: the kill lands between alerts.
         assert wait_for(lambda: len(watch.records("alerts")) >= 2, TIMEOUT_S)
-        out_at_fault = len(watch.records("alerts"))
+        before_fault = {a.alert_id for a in watch.messages("alerts")}
+        out_at_fault = len(before_fault)
         outcome = inject(stack, "alert", fault, watch)
         sent = stream.finish()
         wait_for(lambda: len(watch.records("alerts")) >= len(expected), TIMEOUT_S, 0.2)
@@ -519,7 +520,16 @@ def alert_scenario(stack, pipeline, camera_id: str, fault: str) -> None:
             note,
         )
     )
-    assert Counter(ids) == Counter(list(expected)), "every alert exactly once by alert_id"
+    assert set(ids) == set(expected), "every alert, none lost"
+    counts = Counter(ids)
+    if fault == "SIGTERM":  # a clean drain commits what it published: nothing comes twice
+        assert counts == Counter(list(expected)), "every alert exactly once by alert_id"
+    else:
+        # kill -9 can land between an alert's flush and its record as sent: that alert, one
+        # already out at the fault, comes once more with the same id (dedupe on alert_id);
+        # every other alert exactly once.
+        again = {a for a, n in counts.items() if n > 1}
+        assert again <= before_fault and max(counts.values()) <= 2, counts
 
 
 # ---- ingest: a second instance with a camera of its own -------------------------------------

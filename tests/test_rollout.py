@@ -137,9 +137,13 @@ def test_canary_serves_a_fixed_share_of_cameras_with_the_candidate(
     stack, pipeline, rollouts, candidate, footage
 ):
     name, run = stack.model.name, uuid.uuid4().hex[:8]
-    cameras = [f"canary-{run}-{k}" for k in range(8)]
-    share = {c for c in cameras if in_share(c, 50)}
-    assert 0 < len(share) < len(cameras)
+    # Four cameras the hash puts in the canary and four it leaves out (random names alone would
+    # all land on one side once in 128 runs).
+    names = [f"canary-{run}-{k}" for k in range(200)]
+    share = {c for c in names if in_share(c, 50)}
+    cameras = [c for c in names if c in share][:4] + [c for c in names if c not in share][:4]
+    share &= set(cameras)
+    assert len(share) == 4 and len(cameras) == 8
     cli(stack, "start", name, "--candidate", candidate, "--mode", "canary", "--percent", "50",
         "--manual")  # fmt: skip
 
