@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # How often each Triton's loaded versions are checked against the state (a restarted Triton
 # loads what its repository copy lists, which may be an older version).
 RECONCILE_EVERY_S = 10.0
+# While no rollout runs, how often a message makes the controller look for a new one (ticks come
+# only about once a second, and a burst of frames would go uncounted meanwhile).
+REFRESH_IDLE_S = 0.2
 
 steps_total = Counter(
     "steadyeye_rollout_steps_total",
@@ -68,10 +71,15 @@ class RolloutController(Handler):
         self._tracer = trace.get_tracer("steadyeye.rollout")
         self._stale = True  # state and window to be read from Redis before the next use
         self._next_reconcile = 0.0
+        self._next_refresh = 0.0
 
     def handle(self, message: Message) -> list[Output]:
         try:
             self._sync()
+            if (self._state is None or not self._state.active) and self._due_refresh():
+                # A rollout started since the last tick: its first frames must not go uncounted.
+                self._state = rollout.load(self._redis, self._model)
+                self._open_window()
         except redis.RedisError as exc:
             raise TransientError(f"rollout state unavailable: {exc}") from exc
         state, window = self._state, self._window
@@ -118,6 +126,14 @@ class RolloutController(Handler):
         except (RolloutError, redis.RedisError) as exc:
             log.warning("rollout of %s not evaluated now: %s", self._model, exc)
         return []
+
+    def _due_refresh(self) -> bool:
+        """At most every REFRESH_IDLE_S while no rollout runs: one GET, whatever the traffic."""
+        now = time.monotonic()
+        if now < self._next_refresh:
+            return False
+        self._next_refresh = now + REFRESH_IDLE_S
+        return True
 
     def before_commit(self) -> None:
         if self._window is not None:
