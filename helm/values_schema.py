@@ -34,6 +34,7 @@ from services.core.settings import (  # noqa: E402
     RedisSettings,
 )
 from services.inference.settings import InferenceSettings  # noqa: E402
+from services.inference.tiers_file import TiersFile  # noqa: E402
 from services.ingest.cameras import Camera  # noqa: E402
 from services.ingest.settings import IngestSettings  # noqa: E402
 from services.monitor.settings import MonitorSettings  # noqa: E402
@@ -60,7 +61,7 @@ CHART_MANAGED = {
     "claimCheck": {"store", "shm_dir"},
     "ingest": SERVICE_MANAGED | {"cameras_file"},
     "preprocess": SERVICE_MANAGED | {"triton_url", "model_name"},
-    "inference": SERVICE_MANAGED | {"triton_url", "model_name"},
+    "inference": SERVICE_MANAGED | {"triton_url", "model_name", "tiers_file"},
     "tracking": SERVICE_MANAGED,
     "monitor": SERVICE_MANAGED,
     "alert": SERVICE_MANAGED | {"rules_file"},
@@ -125,6 +126,7 @@ TOPIC_KEYS = (
     "deadletter",
     "shadow",
     "rollouts",
+    "serving",
 )
 
 
@@ -306,6 +308,13 @@ def build() -> Schema:
     strategies["description"] = "A strategies document (examples/capture-strategies.yaml)."
     policy = model(Policy, "policy", defs)
     policy["description"] = "A rollout policy document (examples/validate-policy.yaml)."
+    tiers = model(TiersFile, "tiers", defs)
+    tier = defs["tiersTierSpec"]
+    tier["properties"] = {n: optional_to_plain(f) for n, f in tier["properties"].items()}
+    # Left out, they are the release's Triton and triton.modelName (the chart fills them in).
+    tier["required"] = [n for n in tier["required"] if n not in ("triton_url", "model")]
+    tier["description"] = "A model tier (services/inference/tiers_file.py); the first: primary."
+    tiers_list = {k: v for k, v in tiers["properties"]["tiers"].items() if k != "minItems"}
 
     # Where and how a pod runs: the same keys for Triton and every service.
     pod_placement: Schema = {
@@ -539,7 +548,13 @@ def build() -> Schema:
             scalable=False,
         ),
         "preprocess": service("preprocess", {}),
-        "inference": service("inference", {}),
+        "inference": service(
+            "inference",
+            {
+                "tiers": tiers_list,  # empty: no tiers file, the single tier
+                "health": tiers["properties"]["health"],
+            },
+        ),
         "tracking": service("tracking", {}),
         "monitor": service("monitor", {}),
         "alert": service(

@@ -115,12 +115,27 @@ def demo(
     help="Where capture writes its dataset: a directory or fsspec URL (default: "
     "STEADYEYE_STACK_WORKDIR/dataset).",
 )
+@click.option(
+    "--fallback",
+    is_flag=True,
+    help="Also serve an int8 variant of the model (built once, ~5 s) as a fallback tier: "
+    "frames move to it while the model breaks its latency budget or fails.",
+)
+@click.option(
+    "--tiers",
+    "tiers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Inference's tiers file (STEADYEYE_INFERENCE_TIERS_FILE; default with --fallback: "
+    "the model, then its int8 variant).",
+)
 def up(
     cameras: Path | None,
     rules: Path | None,
     webhook_url: str | None,
     capture_strategies: Path | None,
     dataset: str | None,
+    fallback: bool,
+    tiers_file: Path | None,
 ) -> None:
     """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
     from steadyeye.embedded.stack import Stack
@@ -133,6 +148,8 @@ def up(
         webhook_url=webhook_url,
         capture_strategies=capture_strategies.resolve() if capture_strategies else None,
         capture_dataset=dataset,
+        fallback=fallback,
+        tiers_file=tiers_file.resolve() if tiers_file else None,
     )
     try:
         with stack:
@@ -554,6 +571,37 @@ def bench_rollout_command(
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
         result = bench_rollout(candidate.resolve(), family, mode, percent, frames, source,
                                console)  # type: ignore[arg-type]  # fmt: skip
+    except (ConfigError, RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench.command("degrade")
+@click.option("--source", help="Video file, looped (default: the sample clip).")
+@click.option("--cameras", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--fps", default=5.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="Frames per second per camera.")  # fmt: skip
+@click.option("--budget-ms", default=250.0, show_default=True, type=click.FloatRange(min=1),
+              help="The primary's latency budget (the slow phase adds as much).")  # fmt: skip
+@click.option("--warmup-s", default=15.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--slow-s", default=20.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--stopped-s", default=20.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
+def bench_degrade_command(
+    source: str | None, cameras: int, fps: float, budget_ms: float, warmup_s: float,
+    slow_s: float, stopped_s: float, as_json: bool,
+) -> None:  # fmt: skip
+    """Two tiers (the model and its int8 variant) on the embedded stack; the primary made slow,
+    stopped, restored: how fast frames moved and came back, and none lost (JSON)."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.degrade import Plan, bench_degrade
+
+    console = Console(stderr=True, quiet=as_json)
+    plan = Plan(cameras=cameras, fps=fps, budget_ms=budget_ms, warmup_s=warmup_s,
+                slow_s=slow_s, stopped_s=stopped_s)  # fmt: skip
+    try:
+        result = bench_degrade(plan, source or str(media_file(load(MediaSettings), "vtest.avi")),
+                               console)  # fmt: skip
     except (ConfigError, RuntimeError, ValueError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(result, indent=None if as_json else 2))

@@ -966,6 +966,9 @@ def test_selectors_are_stable_and_match_their_pods(helm_bin: Path) -> None:
         "capture.settings.dataset_url=s3://bucket/d",  # the chart owns the wiring
         "capture.settings.dedupe_distanse=8",
         "capture.strategies.content.strategies[0].evrey=3",
+        "inference.tiers[0].name=primary,inference.tiers[0].budjet_ms=250",
+        "inference.health.hold=10",
+        "inference.settings.tiers_file=/etc/tiers.yaml",  # the chart owns the wiring
     ],
 )
 def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
@@ -1007,6 +1010,20 @@ def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
         (
             ("kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN"),
             "kafka.sasl.existingSecret is required",
+        ),
+        (
+            (
+                "inference.tiers[0].name=a,inference.tiers[0].budget_ms=100",
+                "inference.tiers[1].name=a,inference.tiers[1].budget_ms=200",
+            ),
+            'inference.tiers[1].name "a" is already the name of an earlier tier',
+        ),
+        (
+            (
+                "inference.tiers[0].name=a,inference.tiers[0].budget_ms=100",
+                "inference.tiers[0].timeout_ms=50",
+            ),
+            "inference.tiers[0].timeout_ms (50) must be at least its budget_ms (100)",
         ),
     ],
 )
@@ -1092,7 +1109,7 @@ def test_chart_settings_cover_the_services_settings() -> None:
         ("claimCheck", ClaimCheckSettings): {"store", "shm_dir"},
         ("ingest", IngestSettings): base | {"cameras_file"},
         ("preprocess", PreprocessSettings): base | {"triton_url", "model_name"},
-        ("inference", InferenceSettings): base | {"triton_url", "model_name"},
+        ("inference", InferenceSettings): base | {"triton_url", "model_name", "tiers_file"},
         ("tracking", TrackingSettings): base,
         ("monitor", MonitorSettings): base,
         ("alert", AlertSettings): base | {"rules_file"},
@@ -1139,6 +1156,48 @@ def test_cameras_and_rules_configmaps_load(helm_bin: Path, tmp_path: Path) -> No
     assert parse_rules(text).cameras
 
 
+def test_inference_tiers_file_is_a_configmap_mounted_into_inference(helm_bin: Path) -> None:
+    """inference.tiers and .health become the tiers file (docs/design/degradation.md, section
+    4.1): a ConfigMap mounted into inference only, named by STEADYEYE_INFERENCE_TIERS_FILE. A tier
+    without triton_url or model gets the release's Triton and triton.modelName. No tiers: no
+    file, the single tier of today."""
+    from services.inference.tiers_file import parse_tiers
+
+    objects = render(helm_bin, ci_file("gpu-production"))
+    text = by_kind(objects, "ConfigMap")[fullname("inference-tiers")]["data"]["tiers.yaml"]
+    parsed = parse_tiers(text)  # what inference reads at start
+    assert [t.name for t in parsed.tiers] == ["primary", "cpu-int8"] and parsed.health.hold_s == 30
+    tiers = yaml.safe_load(text)
+    assert tiers == {
+        "tiers": [
+            {"name": "primary", "triton_url": f"{fullname('triton')}:8001", "model": "yolov8s",
+             "budget_ms": 100, "timeout_ms": 250},
+            {"name": "cpu-int8", "triton_url": "triton-cpu:8001", "model": "yolov8s_int8",
+             "budget_ms": 400},
+        ],
+        "health": {"hold_s": 30, "ramp_step_s": 2},
+    }  # fmt: skip
+    deployments = by_kind(objects, "Deployment")
+    inference = deployments[fullname("inference")]
+    path = Path(container_env(objects, inference)["STEADYEYE_INFERENCE_TIERS_FILE"])
+    spec = pod_spec(inference)
+    (mount,) = [m for m in spec["containers"][0]["volumeMounts"]
+                if path.parent == Path(m["mountPath"])]  # fmt: skip
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == fullname("inference-tiers")
+    assert path.name == "tiers.yaml" and mount["readOnly"]
+    assert "checksum/tiers" in inference["spec"]["template"]["metadata"]["annotations"]
+    for name in ("preprocess", "tracking", "capture"):
+        assert "STEADYEYE_INFERENCE_TIERS_FILE" not in container_env(
+            objects, deployments[fullname(name)]
+        )
+    plain = render(helm_bin, ci_file("minimal"))
+    assert fullname("inference-tiers") not in by_kind(plain, "ConfigMap")
+    single = by_kind(plain, "Deployment")[fullname("inference")]
+    assert "STEADYEYE_INFERENCE_TIERS_FILE" not in container_env(plain, single)
+    assert "checksum/tiers" not in single["spec"]["template"]["metadata"]["annotations"]
+
+
 # --------------------------------------------------------------------------------------------
 # Topics, scaling, monitoring
 
@@ -1154,7 +1213,7 @@ def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
     lines = script.split("<<'TOPICS'\n", 1)[1].split("\nTOPICS", 1)[0].splitlines()
     topics = {line.split()[0]: line.split() for line in lines}
     names = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter",
-             "shadow", "rollouts")  # fmt: skip
+             "shadow", "rollouts", "serving")  # fmt: skip
     assert set(topics) == {f"steadyeye.{t}.v1" for t in names}
     _, partitions, replication, configs = topics["steadyeye.frames.v1"]
     assert (partitions, replication) == ("12", "3")
@@ -1162,6 +1221,7 @@ def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
         "retention.ms=3600000", "max.message.bytes=4194304", "min.insync.replicas=2"
     }  # fmt: skip
     assert "retention.ms=604800000" in topics["steadyeye.deadletter.v1"][3]
+    assert "retention.ms=604800000" in topics["steadyeye.serving.v1"][3]  # like rollouts
 
 
 def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path) -> None:
@@ -1201,7 +1261,7 @@ def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path)
     assert "--alter --topic steadyeye.ready.v1" not in log  # 8 > 6: never shrunk
     assert "--entity-name steadyeye.ready.v1 --add-config" in log
     create = [line for line in log.splitlines() if "--create" in line]
-    assert len(create) == 7 and all("--partitions 6 --replication-factor 3" in c for c in create)
+    assert len(create) == 8 and all("--partitions 6 --replication-factor 3" in c for c in create)
     assert all("--config retention.ms=" in c and "max.message.bytes" in c for c in create)
     props = (tmp_path / "seen.properties").read_text()
     assert "security.protocol=SASL_SSL" in props and "sasl.mechanism=SCRAM-SHA-512" in props

@@ -46,6 +46,7 @@ from services.core.messages import (
 from services.core.payload_keys import READY
 from services.core.settings import ClaimCheckSettings
 from services.inference.handler import InferenceHandler
+from services.inference.tiers import Tier
 from services.ingest.cameras import load_cameras
 from services.preprocess.decode import declared_size, decode_image
 from services.tracking.handler import TrackingHandler
@@ -706,7 +707,8 @@ TENSOR_BYTES = 24 * 32 * 3
 @pytest.fixture(scope="module")
 def inference():
     handler = InferenceHandler(
-        SimpleNamespace(close=lambda: None),  # type: ignore[arg-type]  # Triton: never called
+        # Triton: never called
+        [Tier("", CONTRACT.name, SimpleNamespace(close=lambda: None), 1.0, 1.0)],  # type: ignore[arg-type]
         CONTRACT,
         store({K: b"\x07" * TENSOR_BYTES}),
         "detections",

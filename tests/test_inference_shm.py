@@ -19,6 +19,7 @@ from services.core.handler import Incoming
 from services.core.payload_keys import READY
 from services.inference.handler import InferenceHandler
 from services.inference.settings import InferenceSettings
+from services.inference.tiers import connect_tiers
 from services.preprocess.letterbox import letterbox
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.frames_pb2 import ReadyFrame
@@ -47,7 +48,7 @@ def test_shared_memory_and_grpc_inputs_give_the_same_detections(stack, pipeline,
             triton_url=stack.triton_grpc, model_name=model.name, shared_memory=shared
         )
         handler = InferenceHandler(
-            triton.InferenceServerClient(stack.triton_grpc), model, pipeline.payloads, "d", settings
+            connect_tiers(settings)[0], model, pipeline.payloads, "d", settings
         )
         try:
             (output,) = handler.handle(ready)
@@ -95,9 +96,7 @@ def test_frames_batched_into_one_request_get_the_detections_each_gets_alone(
     settings = InferenceSettings(
         triton_url=stack.triton_grpc, model_name=model.name, shared_memory=shared, max_batch=4
     )
-    handler = InferenceHandler(
-        triton.InferenceServerClient(stack.triton_grpc), model, pipeline.payloads, "d", settings
-    )
+    handler = InferenceHandler(connect_tiers(settings)[0], model, pipeline.payloads, "d", settings)
     try:
         alone = [handler.handle_batch([Incoming(f, INVALID_SPAN)])[0] for f in frames]
         before = _settled(stack, model.name)

@@ -1,22 +1,27 @@
 """The detector-output signals, on the real model's detections of the sample clip: the unaltered
 stream (images and detections) opens no episode over 2,500 frames, and a model that goes wrong
 on unchanged images — less sure, another class, boxes jumping, boxes the wrong size — opens one
-within 100 frames, on detector signals only (the image signals cannot see it)."""
+within 100 frames, on detector signals only (the image signals cannot see it). A frame a
+fallback model answered (Detections.degraded) feeds the image signals only."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import cv2
+import numpy as np
 import pytest
 
+from services.core.statestore import StateStore
 from services.monitor.camera import CameraMonitor
+from services.monitor.handler import MonitorHandler
 from services.monitor.settings import MonitorSettings
-from services.monitor.signals import DETECTOR_SIGNALS
+from services.monitor.signals import DETECTOR_SIGNALS, IMAGE, NAMES
 from services.preprocess.quality import QualityMeter
 from steadyeye.local_model import LocalModel
-from steadyeye.v1.common_pb2 import BoundingBox, FrameQuality
-from steadyeye.v1.detections_pb2 import Detection
+from steadyeye.v1.common_pb2 import BoundingBox, FrameQuality, FrameRef
+from steadyeye.v1.detections_pb2 import DegradedReason, Detection, Detections, ModelRef
 from tests.conftest import shared_file
 
 SIZE = (416, 312)  # the letterboxed area preprocess measures for the 768x576 clip
@@ -134,3 +139,84 @@ def test_a_model_going_wrong_on_unchanged_images_opens_an_episode_on_detector_si
     signals = [e.name for e in first.evidence]
     assert set(signals) <= set(DETECTOR_SIGNALS), signals
     print(f"{degradation}: episode after {delay} frames on {signals}")
+
+
+def _message(camera: str, t: int, frame: Observed, degraded: bool = False) -> Detections:
+    """What inference publishes: a degraded frame names the fallback's model, whose version
+    reads "1" like the primary's."""
+    quality, detections = frame
+    ref = FrameRef(camera_id=camera, frame_id=t, width=SOURCE[0], height=SOURCE[1])
+    if not degraded:
+        return Detections(ref=ref, model=ModelRef(name="yolox_nano", version=MODEL),
+                          detections=detections, quality=quality)  # fmt: skip
+    return Detections(ref=ref, model=ModelRef(name="yolox_nano_int8", version=MODEL),
+                      detections=detections, quality=quality, degraded=True,
+                      degraded_reason=DegradedReason.DEGRADED_REASON_LATENCY,
+                      tier="int8")  # fmt: skip
+
+
+def _darker(quality: FrameQuality) -> FrameQuality:
+    darker = FrameQuality()
+    darker.CopyFrom(quality)
+    darker.brightness -= 30
+    return darker
+
+
+def test_a_degraded_frame_feeds_its_image_signals_and_not_its_detector_signals(
+    clip, learned, local_redis
+):
+    """The fallback's fewer, less sure boxes are not the watched model drifting: they move no
+    detector signal's sums, nor box churn's previous frame, and restart no reference; the same
+    frame's image signals are tested as any frame's. The primary's next frame is then tested,
+    on its detector signals, as if the degraded frames had never come."""
+    camera = f"degraded-{uuid.uuid4().hex[:8]}"
+    StateStore(local_redis, "monitor").save_many({camera: learned})
+    handler, detector = MonitorHandler(local_redis, "drift", SETTINGS), ~IMAGE
+    try:
+        for t in range(WARMUP, WARMUP + 20):
+            assert handler.handle(_message(camera, t, at(clip, t))) == []
+        monitor = handler._monitor(camera)
+        never_saw_them = CameraMonitor.from_state(camera, SETTINGS, monitor.to_state())
+        fed_as_primary = CameraMonitor.from_state(camera, SETTINGS, monitor.to_state())
+
+        for t in range(WARMUP + 20, WARMUP + 23):  # a darker image, and the fallback's boxes
+            quality, detections = at(clip, t)
+            frame = (_darker(quality), _less_sure(detections, t))
+            assert handler.handle(_message(camera, t, frame, degraded=True)) == []
+            observe(fed_as_primary, t, frame)
+
+        assert monitor.reference.reference_id == never_saw_them.reference.reference_id
+        assert monitor.last_point.frame_id == WARMUP + 22
+        assert monitor.low[NAMES.index("brightness")] > 0
+        for sums in ("high", "low"):
+            mine = getattr(monitor, sums)
+            np.testing.assert_array_equal(mine[IMAGE], getattr(fed_as_primary, sums)[IMAGE])
+            np.testing.assert_array_equal(mine[detector], getattr(never_saw_them, sums)[detector])
+        assert (fed_as_primary.statistic[detector] != never_saw_them.statistic[detector]).any()
+        np.testing.assert_array_equal(monitor._previous_boxes, never_saw_them._previous_boxes)
+
+        t = WARMUP + 23
+        assert handler.handle(_message(camera, t, at(clip, t))) == []
+        observe(never_saw_them, t, at(clip, t))
+        np.testing.assert_array_equal(monitor.high[detector], never_saw_them.high[detector])
+        np.testing.assert_array_equal(monitor.low[detector], never_saw_them.low[detector])
+        values, expected = monitor.last_point.values, never_saw_them.last_point.values
+        np.testing.assert_array_equal(values[detector], expected[detector])
+        assert not np.isnan(values[NAMES.index("box_churn")])  # against the primary's last boxes
+    finally:
+        local_redis.delete(f"steadyeye:state:monitor:{camera}")
+
+
+def test_a_reference_is_learned_from_the_frames_the_primary_answered(clip):
+    """A warm-up takes no degraded frame, so the reference's detector signals are the primary's;
+    nor does the fallback's own version start a new warm-up."""
+    monitor = CameraMonitor("cam", SETTINGS)
+    for t in range(WARMUP - 1):
+        assert observe(monitor, t, at(clip, t)) is None
+    for t in range(WARMUP - 1, WARMUP + 9):
+        quality, detections = at(clip, t)
+        monitor.observe(t, quality, "2", detections, SOURCE, degraded=True)
+    assert monitor.reference is None and len(monitor.warmup) == WARMUP - 1
+
+    assert observe(monitor, WARMUP + 9, at(clip, WARMUP + 9)) is None
+    assert monitor.reference.reference_id == f"cam@{WARMUP + 9}/{MODEL}"

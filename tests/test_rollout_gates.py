@@ -152,6 +152,20 @@ def test_frames_pair_up_by_version_whichever_half_comes_first():
     assert pairs.add(detections("c", 1, "2"), serving="1", candidate="2") is None
 
 
+def test_a_frame_a_fallback_tier_answered_is_no_half_of_a_pair():
+    """A degraded frame names the fallback's model, whose version may read like serving's: it is
+    not serving's answer, so the candidate's half goes on waiting for serving's own."""
+    pairs = Pairs(limit=100)
+    fallback = detections("c", 1, "1")
+    fallback.model.name, fallback.degraded, fallback.tier = "m_int8", True, "int8"
+
+    assert pairs.add(fallback, serving="1", candidate="2") is None
+    assert pairs.add(detections("c", 1, "2"), serving="1", candidate="2") is None
+    assert len(pairs) == 1  # the candidate's half, waiting
+    serving, candidate = pairs.add(detections("c", 1, "1"), serving="1", candidate="2")
+    assert (serving.degraded, serving.model.name, candidate.model.version) == (False, "m", "2")
+
+
 def test_halves_whose_other_half_never_comes_are_dropped_oldest_first():
     pairs = Pairs(limit=3)
     for frame in range(5):

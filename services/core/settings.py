@@ -115,6 +115,8 @@ class TopicSettings(Group):
     # A rollout's candidate outputs (never read downstream) and its steps (services/rollout).
     shadow: str = "steadyeye.shadow.v1"
     rollouts: str = "steadyeye.rollouts.v1"
+    # Tier switches of inference: a lighter model serving while the primary breaks its budget.
+    serving: str = "steadyeye.serving.v1"
     partitions: int = Field(4, ge=1)
 
 

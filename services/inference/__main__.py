@@ -1,23 +1,23 @@
-from services import contract, triton_client
 from services.core.runtime import Runtime, run_consumer
 from services.inference.handler import InferenceHandler
 from services.inference.settings import InferenceSettings
+from services.inference.tiers import connect_tiers
 from services.inference.versions import Versions
 
 
 def build(runtime: Runtime[InferenceSettings]) -> InferenceHandler:
-    settings = runtime.settings
-    client = triton_client.connect(settings.triton_url)
-    model = contract.fetch(client, settings.model_name, settings.model_wait_s)
-    versions = Versions(runtime.redis(), client, model.name)
+    tiers, model, rules = connect_tiers(runtime.settings)
+    versions = Versions(runtime.redis(), tiers[0].client, model.name)
     return InferenceHandler(
-        client,
+        tiers,
         model,
         runtime.payloads(),
         runtime.topics.detections,
-        settings,
+        runtime.settings,
         versions=versions,
         shadow_topic=runtime.topics.shadow,
+        rules=rules,
+        serving_topic=runtime.topics.serving,
     )
 
 

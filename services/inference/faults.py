@@ -8,6 +8,8 @@ from typing import Literal
 from tritonclient.utils import InferenceServerException
 
 Fault = Literal["frame", "server"]
+# Why a tier is left (services/inference/health.py); the names of DegradedReason.
+TierFault = Literal["latency", "unavailable", "queue_full", "oom"]
 
 # The model ran out of GPU memory: ONNX Runtime's BFC arena, CUDA, TensorRT. A bare "oom" would
 # match "room" and "zoom".
@@ -36,3 +38,22 @@ def fault_of(exc: InferenceServerException) -> Fault:
     if status == "INTERNAL" and any(marker in text for marker in OOM_TEXT):
         return "server"
     return "frame"
+
+
+def tier_fault(exc: Exception) -> TierFault | None:
+    """Whose fault a failed request to a tier with a tier after it is: the tier's (the frame
+    goes on to the next tier) or None, the frame's or the configuration's (a full queue is
+    UNAVAILABLE in Triton 2.51; RESOURCE_EXHAUSTED is gRPC's message size, which no tier fixes)."""
+    if not isinstance(exc, InferenceServerException):
+        return "unavailable"  # the channel broke under us
+    status = (exc.status() or "").removeprefix("StatusCode.")
+    text = str(exc).lower()
+    if status == "DEADLINE_EXCEEDED":
+        return "latency"
+    if "exceeds maximum queue size" in text or "request timeout expired" in text:
+        return "queue_full"
+    if status == "INTERNAL" and any(marker in text for marker in OOM_TEXT):
+        return "oom"
+    if status in ("UNAVAILABLE", "CANCELLED", "NOT_FOUND") or "shared memory" in text:
+        return "unavailable"  # shared memory: a restarted Triton forgot our regions
+    return None

@@ -4,7 +4,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 
 import numpy as np
 import tritonclient.grpc as triton
@@ -22,10 +22,13 @@ from services.core.messages import Output
 from services.core.metrics import LATENCY_BUCKETS
 from services.core.payload_keys import READY
 from services.inference.boxes import to_detections
-from services.inference.faults import fault_of
+from services.inference.faults import TierFault, fault_of, tier_fault
+from services.inference.router import REASON_LABELS, REASONS, Router
 from services.inference.settings import InferenceSettings
 from services.inference.shm import SharedMemoryInputs
-from services.inference.versions import Versions, highest_ready
+from services.inference.tiers import Tier
+from services.inference.tiers_file import HealthRules
+from services.inference.versions import Versions
 from services.rollout.state import RolloutState
 from services.rollout.usage import Usage
 from steadyeye.v1.detections_pb2 import Detections, ModelRef
@@ -49,6 +52,12 @@ triton_seconds = Histogram(
     ["model"],
     buckets=LATENCY_BUCKETS,
 )
+frames_by_tier = Counter(
+    "steadyeye_inference_frames_by_tier_total",
+    "Frames published per camera and tier (with a tiers file); degraded_reason is empty on "
+    "the primary",
+    ["camera", "tier", "degraded_reason"],
+)
 shadow_total = Counter(
     "steadyeye_shadow_requests_total",
     "Shadow requests to a rollout's candidate version, by outcome (ok, failed)",
@@ -56,23 +65,39 @@ shadow_total = Counter(
 )
 
 
+class TierFailed(Exception):
+    """A request to a tier with a tier after it failed for the tier's own reason: the frames go
+    on to the next tier at once (no retry: the next tier is the plan for a failing one)."""
+
+    def __init__(self, fault: TierFault) -> None:
+        super().__init__(fault)
+        self.fault = fault
+
+
 class InferenceHandler(Handler):
     input_type = ReadyFrame
 
     def __init__(
         self,
-        client: triton.InferenceServerClient,
+        tiers: list[Tier],
         contract: ModelContract,
         payloads: PayloadStore,
         output_topic: str,
         settings: InferenceSettings,
         versions: Versions | None = None,
         shadow_topic: str | None = None,
+        rules: HealthRules | None = None,
+        serving_topic: str | None = None,
     ) -> None:
-        """versions: the rollout state to follow; None: always the highest version Triton
-        serves (asked once). shadow_topic: where the version that does not go downstream answers
-        the compared frames (a shadow rollout's candidate, a canary's serving version)."""
-        self._client = client
+        """tiers: the primary first (services/inference/tiers.py); the rollout state applies to
+        the primary's model. versions: the rollout state to follow; None: always the highest
+        version Triton serves (asked once). shadow_topic: where the version that does not go
+        downstream answers the compared frames (a shadow rollout's candidate, a canary's
+        serving version). serving_topic: where tier switches are announced."""
+        self._tiers = tiers
+        self._router = Router(tiers, rules or HealthRules(), contract.name)
+        self._serving_topic = serving_topic
+        self._client = tiers[0].client
         self._versions = versions
         # Requests per version, for the rollout controller (sent with the versions' heartbeat).
         self._usage = versions.usage if versions is not None else Usage()
@@ -90,11 +115,12 @@ class InferenceHandler(Handler):
         self._frame_bytes = int(np.prod(self._frame_shape))
         # A model without a batch dimension would need another input shape; ours all have one.
         self._batch = max(1, min(settings.max_batch, contract.max_batch_size))
-        self._shm = (
-            SharedMemoryInputs(client, settings.max_in_flight, self._batch * self._frame_bytes)
-            if settings.shared_memory
-            else None
-        )
+        for tier in tiers if settings.shared_memory else ():
+            size = self._batch * self._frame_bytes
+            tier.shm = SharedMemoryInputs(tier.client, settings.max_in_flight, size)
+        # One probe in flight per left tier; never on the pool that serves frames.
+        self._probe_pool = ThreadPoolExecutor(1, thread_name_prefix="probe")
+        self._last_tensor: np.ndarray | None = None  # a real frame for probes when idle
 
     def handle(self, message: ReadyFrame) -> list[Output]:
         [result] = self.handle_batch([Incoming(message, trace.get_current_span())])
@@ -116,6 +142,9 @@ class InferenceHandler(Handler):
             error if isinstance(error, PoisonMessage) else None for error in inputs
         ]
         ready = [(i, t) for i, t in enumerate(inputs) if not isinstance(t, PoisonMessage)]
+        if ready:
+            self._last_tensor = ready[-1][1]
+            self._probe()
         # One state for the whole poll (Triton is asked only when there is work).
         try:
             state = self._state() if ready else None
@@ -124,11 +153,17 @@ class InferenceHandler(Handler):
         chunks = self._chunks(items, ready, state) if state else []
         futures = [
             self._pool.submit(
-                self._infer, [items[i] for i, _ in chunk], [t for _, t in chunk], version, state
+                self._infer,
+                [items[i] for i, _ in chunk],
+                [t for _, t in chunk],
+                tier,
+                version,
+                state,
+                self._router.left_because(tier),
             )
-            for version, chunk in chunks
+            for tier, version, chunk in chunks
         ]
-        for (_, chunk), future in zip(chunks, futures, strict=True):
+        for (_, _, chunk), future in zip(chunks, futures, strict=True):
             try:
                 outcome: list[Result] = future.result()
             except Exception as exc:
@@ -139,33 +174,52 @@ class InferenceHandler(Handler):
 
     def _chunks(
         self, items: list[Incoming], ready: list[tuple[int, np.ndarray]], state: RolloutState
-    ) -> list[tuple[str, list[tuple[int, np.ndarray]]]]:
-        """Requests of up to `batch` frames, each naming one version: a canary splits a poll."""
-        by_version: dict[str, list[tuple[int, np.ndarray]]] = {}
+    ) -> list[tuple[int, str, list[tuple[int, np.ndarray]]]]:
+        """Requests of up to `batch` frames, each naming one tier and version: a canary or a
+        tier switch under way splits a poll."""
+        by_target: dict[tuple[int, str], list[tuple[int, np.ndarray]]] = {}
         for i, tensor in ready:
-            version = state.version_for(items[i].message.ref.camera_id)
-            by_version.setdefault(version, []).append((i, tensor))
+            camera = items[i].message.ref.camera_id
+            tier = self._router.tier_for(camera)
+            version = state.version_for(camera) if tier == 0 else self._version_of(tier, state)
+            by_target.setdefault((tier, version), []).append((i, tensor))
         return [
-            (version, group[k : k + self._batch])
-            for version, group in by_version.items()
+            (tier, version, group[k : k + self._batch])
+            for (tier, version), group in by_target.items()
             for k in range(0, len(group), self._batch)
         ]
+
+    def _version_of(self, tier: int, state: RolloutState) -> str:
+        """The primary's follows the rollout; a fallback's is the highest its Triton serves."""
+        return state.serving if tier == 0 else self._tiers[tier].version_served()
 
     def _state(self) -> RolloutState:
         if self._versions is not None:
             return self._versions.state
         if self._fixed is None:
-            name = self._contract.name
-            self._fixed = RolloutState(name, highest_ready(self._client, name))
+            self._fixed = RolloutState(self._contract.name, self._tiers[0].version_served())
         return self._fixed
 
     def _infer(
-        self, items: list[Incoming], tensors: list[np.ndarray], version: str, state: RolloutState
+        self,
+        items: list[Incoming],
+        tensors: list[np.ndarray],
+        tier: int,
+        version: str,
+        state: RolloutState,
+        reason: TierFault | None = None,
     ) -> list[Result]:
-        if self._down.is_set():
+        """reason: why these frames are not on the primary (None on it)."""
+        last = tier == self._router.last
+        if last and self._down.is_set():
             raise TransientError("Triton unavailable (an earlier request of this batch failed)")
         try:
-            result = self._request(items, tensors, version)
+            result = self._request(items, tensors, tier, version)
+        except TierFailed as failed:
+            # Tier t answered nothing, so the next one's answer is the only one downstream.
+            following = tier + 1
+            return self._infer(items, tensors, following, self._version_of(following, state),
+                               state, reason or failed.fault)  # fmt: skip
         except PoisonMessage:
             if len(items) == 1:
                 raise
@@ -173,24 +227,31 @@ class InferenceHandler(Handler):
             outcome: list[Result] = []
             for item, tensor in zip(items, tensors, strict=True):
                 try:
-                    outcome += self._infer([item], [tensor], version, state)
+                    outcome += self._infer([item], [tensor], tier, version, state, reason)
                 except Exception as exc:
                     outcome.append(exc)
             return outcome
-        outcome = self._outputs_of(result, items, self._topic)
-        if self._shadow_topic is not None:
+        outcome = self._outputs_of(result, items, self._topic, tier, reason)
+        if self._shadow_topic is not None and tier == 0:  # a degraded frame has no comparison
             for k, shadow in self._shadow(items, tensors, state).items():
                 outcome[k] = [*outcome[k], *shadow]  # type: ignore[misc]  # lists of Output
         return outcome
 
     def _outputs_of(
-        self, result: triton.InferResult, items: list[Incoming], topic: str
+        self,
+        result: triton.InferResult,
+        items: list[Incoming],
+        topic: str,
+        tier: int = 0,
+        reason: TierFault | None = None,
     ) -> list[Result]:
         version = result.get_response().model_version
         boxes, scores, classes, count = (result.as_numpy(name) for name in OUTPUTS)
         counts = count.reshape(len(items), -1)[:, 0]
         return [
-            self._output(item, version, boxes[k], scores[k], classes[k], int(counts[k]), topic)
+            self._output(
+                item, version, boxes[k], scores[k], classes[k], int(counts[k]), topic, tier, reason
+            )
             for k, item in enumerate(items)
         ]
 
@@ -212,7 +273,7 @@ class InferenceHandler(Handler):
         picked = [k for k, _ in sampled]
         started = time.perf_counter()
         try:
-            result = self._call([tensors[k] for k in picked], version)
+            result = self._call(self._tiers[0], [tensors[k] for k in picked], version)
             outputs = self._outputs_of(result, [items[k] for k in picked], self._shadow_topic)  # type: ignore[arg-type]
         except Exception as exc:  # whatever the other version does, serving goes on
             self._usage.observe(version, 0.0, ok=False, frames=len(picked))
@@ -232,8 +293,10 @@ class InferenceHandler(Handler):
         classes: np.ndarray,
         count: int,
         topic: str,
+        tier: int = 0,
+        reason: TierFault | None = None,
     ) -> list[Output]:
-        frame, name, s = item.message, self._contract.name, self._settings
+        frame, name, s = item.message, self._tiers[tier].model, self._settings
         detections = to_detections(frame, boxes, scores, classes, count, self._contract,
                                    s.min_score)  # fmt: skip
         candidates = to_detections(frame, boxes, scores, classes, count, self._contract,
@@ -254,6 +317,14 @@ class InferenceHandler(Handler):
             quality=frame.quality,
             candidates=candidates,
         )
+        if tier_name := self._tiers[tier].name:  # a tiers file: say which tier, and why
+            label = REASON_LABELS[reason] if tier and reason else ""
+            out.tier, out.degraded = tier_name, tier > 0
+            out.degraded_reason = REASONS[reason] if tier and reason else 0
+            frames_by_tier.labels(frame.ref.camera_id, tier_name, label).inc()
+            item.span.set_attributes({"steadyeye.tier": tier_name,
+                                      "steadyeye.degraded": tier > 0,
+                                      "steadyeye.degraded_reason": label})  # fmt: skip
         return [Output(topic, frame.ref.camera_id, out)]
 
     def _inputs(self, frames: list[ReadyFrame]) -> list[np.ndarray | PoisonMessage]:
@@ -290,26 +361,27 @@ class InferenceHandler(Handler):
             )
         return np.frombuffer(data, np.uint8).reshape(self._frame_shape)
 
-    def _call(self, tensors: list[np.ndarray], version: str) -> triton.InferResult:
+    def _call(self, tier: Tier, tensors: list[np.ndarray], version: str) -> triton.InferResult:
         """One request naming its version; trace context in the headers."""
         shape = [len(tensors), *self._frame_shape]
         inputs = [triton.InferInput(self._contract.input_name, shape, "UINT8")]
-        if not self._shm:
+        if not tier.shm:
             inputs[0].set_data_from_numpy(np.stack(tensors))
-        with self._shm.input(inputs[0], tensors) if self._shm else nullcontext():
-            return self._client.infer(
-                self._contract.name,
+        with tier.shm.input(inputs[0], tensors) if tier.shm else nullcontext():
+            return tier.client.infer(
+                tier.model,
                 inputs,
                 model_version=version,
                 outputs=self._outputs,
-                client_timeout=self._settings.request_timeout_s,
+                client_timeout=tier.timeout_s,
                 headers=dict(tracing.inject([])),
             )
 
     def _request(
-        self, items: list[Incoming], tensors: list[np.ndarray], version: str
+        self, items: list[Incoming], tensors: list[np.ndarray], tier: int, version: str
     ) -> triton.InferResult:
-        name = self._contract.name
+        target, last = self._tiers[tier], tier == self._router.last
+        name = target.model
         # One request, several frames' traces: the span is the first frame's child and links
         # the others (OpenTelemetry's way to show batch processing).
         with self._tracer.start_as_current_span(
@@ -321,17 +393,20 @@ class InferenceHandler(Handler):
                 "rpc.system": "grpc",
                 "steadyeye.model.name": name,
                 "steadyeye.triton_batch_size": len(items),
+                **({"steadyeye.tier": target.name} if target.name else {}),
             },
         ) as span:
             started = time.perf_counter()
             attempt = 0
             while True:
                 try:
-                    result = self._call(tensors, version)
+                    result = self._call(target, tensors, version)
                     break
                 except InferenceServerException as exc:
-                    if self._shm and "shared memory" in str(exc).lower():
-                        self._reregister(exc)  # Triton restarted and forgot our regions
+                    if not last:
+                        self._fail_over(tier, version, exc, len(items))
+                    if target.shm and "shared memory" in str(exc).lower():
+                        self._reregister(target, exc)  # Triton restarted and forgot our regions
                     elif fault_of(exc) == "frame":
                         self._usage.observe(version, 0.0, ok=False, frames=len(items))
                         raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
@@ -343,28 +418,77 @@ class InferenceHandler(Handler):
                 attempt += 1
             elapsed = time.perf_counter() - started
             triton_seconds.labels(name).observe(elapsed)
-            self._usage.observe(version, elapsed, ok=True, frames=len(items))
+            self._router.observe(tier, elapsed, None)
+            if tier == 0:  # the rollout's figures are the primary model's
+                self._usage.observe(version, elapsed, ok=True, frames=len(items))
             span.set_attribute("steadyeye.model.version", result.get_response().model_version)
             return result
+
+    def _fail_over(self, tier: int, version: str, exc: InferenceServerException, frames: int):
+        """A failed request to a tier with a tier after it: the frame's own fault dead-letters
+        it as on one tier; any other is the tier's, and its frames go on to the next tier."""
+        fault = tier_fault(exc)
+        if tier == 0:
+            self._usage.observe(version, 0.0, ok=False, frames=frames)
+        if fault is None:
+            if fault_of(exc) == "frame":
+                raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
+            fault = "unavailable"
+        target = self._tiers[tier]
+        if target.shm and "shared memory" in str(exc).lower():
+            with suppress(InferenceServerException):  # a restarted Triton: for the next ones
+                target.shm.register()
+        self._router.observe(tier, None, fault, str(exc))
+        raise TierFailed(fault) from exc
+
+    def _probe(self) -> None:
+        """A request to each tier that was left and is due a probe, with a real frame; the
+        answer is never published, only how long it took (or how it failed)."""
+        if self._last_tensor is None:
+            return
+        for tier in self._router.probes_due():
+            self._probe_pool.submit(self._probe_one, tier, self._last_tensor)
+
+    def _probe_one(self, tier: int, tensor: np.ndarray) -> None:
+        started = time.perf_counter()
+        try:
+            version = self._version_of(tier, self._state())
+            self._call(self._tiers[tier], [tensor], version)
+        except InferenceServerException as exc:
+            fault = tier_fault(exc) or "unavailable"
+            target = self._tiers[tier]
+            if target.shm and "shared memory" in str(exc).lower():
+                with suppress(InferenceServerException):
+                    target.shm.register()
+            self._router.probe_done(tier, None, fault, str(exc))
+            return
+        except Exception as exc:  # never let a probe thread die silently
+            log.warning("probe of tier %s failed: %s", self._tiers[tier].name, exc)
+            self._router.probe_done(tier, None, "unavailable", str(exc))
+            return
+        self._router.probe_done(tier, time.perf_counter() - started, None)
 
     def tick(self) -> list[Output]:
         if self._versions is not None:
             self._versions.refresh()
-        return []
+        self._probe()
+        if self._serving_topic is None:
+            return []
+        return [Output(self._serving_topic, e.model, e) for e in self._router.events()]
 
     def after_commit(self, committed: list[ReadyFrame]) -> None:
         # Only we read them; a dead-lettered frame is never among `committed`.
         self._payloads.discard([(frame.tensor, READY.of(frame.ref)) for frame in committed])
 
-    def _reregister(self, cause: InferenceServerException) -> None:
-        assert self._shm is not None
+    def _reregister(self, tier: Tier, cause: InferenceServerException) -> None:
+        assert tier.shm is not None
         try:
-            self._shm.register()
+            tier.shm.register()
         except InferenceServerException as exc:
             raise TransientError(f"Triton unavailable: {cause}") from exc
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        if self._shm:
-            self._shm.close()
-        self._client.close()
+        self._probe_pool.shutdown(wait=True)
+        for tier in self._tiers:
+            tier.close()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from services.core.settings import ServiceSettings, group
@@ -8,6 +10,10 @@ class InferenceSettings(ServiceSettings):
 
     triton_url: str = "127.0.0.1:8001"
     model_name: str = "yolox_nano"
+    # The models to answer with, in order, each with a latency budget: a lighter fallback
+    # serves while the primary breaks its budget or fails (services/inference/tiers_file.py).
+    # Unset: TRITON_URL and MODEL_NAME are the only tier.
+    tiers_file: Path | None = None
     model_wait_s: float = Field(300.0, gt=0)
     # Requests in flight at once: enough for Triton's dynamic batcher to form batches, bounded so
     # a burst cannot queue unbounded work (and memory) in Triton.

@@ -30,6 +30,7 @@ from services.monitor import calibration
 from services.monitor.settings import MonitorSettings
 from services.monitor.signals import (
     FLOORS,
+    IMAGE,
     NAMES,
     NEAR,
     SCALARS,
@@ -173,20 +174,31 @@ class CameraMonitor:
         size: tuple[int, int] = (0, 0),
         bucket: str = "",
         may_learn: bool = True,
+        degraded: bool = False,
     ) -> Change | None:
         """One frame; a frame at or below the last one seen is a replay and changes nothing.
         With `may_learn` false a full warm-up waits (sliding on to the latest frames) rather
-        than calibrate now: calibration takes ~2 s of CPU and the caller spreads it out."""
+        than calibrate now: calibration takes ~2 s of CPU and the caller spreads it out.
+        A `degraded` frame (answered by a fallback tier) is tested on its image signals only."""
         if frame_id <= self.last_frame_id:
             return None
         self.last_frame_id = frame_id
         change = None
-        if model_version != self.model_version:  # another model: another normal
+        # A fallback's version says nothing of the watched model's (it may even read the same).
+        if model_version != self.model_version and not degraded:  # another model: another normal
             change = self._restart(f"model version {model_version}: learning its reference")
             self._forget(model_version)
         if bucket != self.bucket:  # another time of day: its own reference, fresh sums
             self.bucket = bucket
             self._reset_sums()
+        if degraded:
+            # Another model's fewer, less sure boxes would read as the watched model drifting
+            # (docs/design/degradation.md §4.5): its detections feed no sum, no warm-up (a
+            # reference is learned from frames with every signal) and not box churn's previous
+            # frame, so the primary's next frame is compared with the primary's last.
+            if self.reference is None:
+                return None
+            return self._test(frame_id, Frame.of(quality), IMAGE)
         frame = Frame.of(quality, detections, size, self._previous_boxes, self._near_below)
         self._previous_boxes = boxes_of(detections or [], size)
         if self.reference is None:
@@ -208,14 +220,16 @@ class CameraMonitor:
     def _near_below(self) -> float:
         return self._s.score_threshold + NEAR
 
-    def _test(self, frame_id: int, frame: Frame) -> Change | None:
+    def _test(self, frame_id: int, frame: Frame, fed: np.ndarray | None = None) -> Change | None:
+        """`fed`: which signals this frame has (all by default); the others' sums stay."""
         ref = self.reference
         assert ref is not None
-        x = frame.vector(ref.layout)
+        fed = np.ones(len(NAMES), bool) if fed is None else fed
+        x = np.where(fed, frame.vector(ref.layout), np.nan)
         z = _z(x, ref.centre, ref.scale, self._s.clip)
         k = self._s.allowance
-        self.high = np.maximum(0.0, self.high + z - k)
-        self.low = np.where(UPWARD, 0.0, np.maximum(0.0, self.low - z - k))
+        self.high = np.where(fed, np.maximum(0.0, self.high + z - k), self.high)
+        self.low = np.where(fed, np.where(UPWARD, 0.0, np.maximum(0.0, self.low - z - k)), self.low)
         statistic = self.statistic
         self.last_point = Point(frame_id, x, z, statistic / ref.threshold)
         if self.episode_start is None:
@@ -230,7 +244,8 @@ class CameraMonitor:
             also_moving = [NAMES[i] for i in also]
             return Change(True, self._event_id(frame_id), ref.reference_id, frame_id, evidence,
                           also_moving)  # fmt: skip
-        self._recent.append(z)
+        # NaN where not fed: an episode ends only on a window of frames that saw every signal.
+        self._recent.append(np.where(fed, z, np.nan))
         calm = len(self._recent) == END_WINDOW and bool(
             (np.abs(np.mean(self._recent, 0)) < k).all()
         )

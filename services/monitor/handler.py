@@ -88,7 +88,8 @@ class MonitorHandler(Handler):
         learning = monitor.reference is None
         change = monitor.observe(ref.frame_id, message.quality, message.model.version,
                                  list(message.detections), (ref.width, ref.height),
-                                 self._bucket(ref), self._calibrations_left > 0)  # fmt: skip
+                                 self._bucket(ref), self._calibrations_left > 0,
+                                 degraded=message.degraded)  # fmt: skip
         if monitor.reference is not None:
             self._dirty.add(camera_id)
             if learning:

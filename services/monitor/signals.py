@@ -48,6 +48,7 @@ SIGNALS = {**IMAGE_SIGNALS, **DETECTOR_SIGNALS}
 NAMES = tuple(SIGNALS)
 UPWARD = np.array([up for up, _ in SIGNALS.values()])
 FLOORS = np.array([floor for _, floor in SIGNALS.values()])
+IMAGE = np.array([name in IMAGE_SIGNALS for name in NAMES])  # which of NAMES are image signals
 IMAGE_SCALARS = 9  # the image signals before the three distances
 DETECTOR_SCALARS = 7  # the detector signals before class_dist
 SCALARS = IMAGE_SCALARS + DETECTOR_SCALARS

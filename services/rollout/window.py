@@ -104,6 +104,10 @@ class Pairs:
         self, message: Detections, serving: str, candidate: str
     ) -> tuple[Detections, Detections] | None:
         """(serving's, candidate's) once both halves of the frame are in, else None."""
+        if message.degraded:
+            # A fallback tier answered (docs/design/degradation.md §4.5), not the rolled-out
+            # model, though its version may read like one of the two: it is no half.
+            return None
         key = (message.ref.camera_id, message.ref.frame_id)
         if key in self._paired:
             return None

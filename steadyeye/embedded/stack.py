@@ -139,13 +139,18 @@ class Stack:
         monitor: bool = True,
         capture_strategies: Path | None = None,
         capture_dataset: str | None = None,
+        fallback: bool = False,
+        tiers_file: Path | None = None,
     ):
         """fresh_redis: start a Redis of our own even when one answers, so no tracker or
         alert state of an earlier run (same camera, same frame ids) leaks into this one.
         webhook_url: run the webhook service, delivering alerts there (default:
         STEADYEYE_WEBHOOK_URL). monitor: run the drift monitor (benchmarks leave it out to
         measure what it costs). capture_strategies: run the capture service with these
-        strategies, writing its dataset to capture_dataset (default: WORKDIR/dataset)."""
+        strategies, writing its dataset to capture_dataset (default: WORKDIR/dataset).
+        fallback: Triton also serves an int8 variant of the model (`fallback_model`), the
+        fallback tier of a tiers file. tiers_file: inference's (default with `fallback`: the
+        model, then its int8 variant, both on the embedded Triton)."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
@@ -164,6 +169,8 @@ class Stack:
         self.workdir = (workdir or self.settings.workdir).resolve()
         self.capture_strategies = capture_strategies
         self.capture_dataset = capture_dataset or str(self.workdir / "dataset")
+        self.fallback = fallback
+        self.tiers_file = tiers_file
         self.logs = self.workdir / "logs"
         self.kafka_port = free_port()
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
@@ -185,6 +192,26 @@ class Stack:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"cameras": [camera]}))
         self.cameras_file = path
+
+    @property
+    def fallback_model(self) -> str:
+        return f"{self.model.name}_int8"
+
+    def write_tiers(self, primary_url: str | None = None, budget_ms: float = 250) -> Path:
+        """A tiers file: the model (at primary_url, default the embedded Triton), then its int8
+        variant on the embedded Triton; inference reads it when it (re)starts."""
+        assert self.fallback, "the stack serves no fallback model"
+        tiers = [
+            {"name": "primary", "triton_url": primary_url or self.triton_grpc,
+             "model": self.model.name, "budget_ms": budget_ms},
+            {"name": "int8", "triton_url": self.triton_grpc, "model": self.fallback_model,
+             "budget_ms": 400},
+        ]  # fmt: skip
+        path = self.workdir / "tiers.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"tiers": tiers}, sort_keys=False))
+        self.tiers_file = path
+        return path
 
     @property
     def bootstrap(self) -> str:
@@ -212,6 +239,10 @@ class Stack:
         self._start_broker()
         self._ensure_redis()
         repository = self._model_repository()  # also the baseline's ONNX file in benchmarks
+        if self.fallback:
+            self._fallback_repository(repository)
+            if self.tiers_file is None:
+                self.write_tiers()
         if self.settings.triton_url:
             self.say(f"using the Triton at {self.settings.triton_url}")
         else:
@@ -364,6 +395,32 @@ class Stack:
         # The import lists version 1 to load; a rollout's list since then resumes as it is.
         return repository
 
+    def _fallback_repository(self, repository: Path) -> None:
+        """The int8 variant (static quantisation, calibrated on frames of the sample clip),
+        built once per source model: 5 s on this project's CPU (docs/design/degradation.md §3)."""
+        from steadyeye.assets import MediaSettings, media_file
+        from steadyeye.modelimport import import_model
+        from steadyeye.modelimport.batch import resolve_input_size
+        from steadyeye.validate.candidates import calibration_frames, int8_static
+
+        source = model_file(self.model)
+        stamp = repository / f".{self.fallback_model}.source.json"
+        wanted = {"source": hashlib.sha256(source.read_bytes()).hexdigest(),
+                  "importer": _importer_digest()}  # fmt: skip
+        if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+            return
+        self.say(f"building {self.fallback_model}, the int8 fallback of {self.model.name}")
+        import onnx
+
+        size = resolve_input_size(onnx.load(str(source)), None)
+        video = media_file(load(MediaSettings), "vtest.avi")
+        int8 = self.workdir / f"{self.fallback_model}.onnx"
+        frames = calibration_frames(video, self.model.family, size)
+        int8_static(source, int8, frames, self.model.family)
+        shutil.rmtree(repository / self.fallback_model, ignore_errors=True)
+        import_model(int8, self.model.family, repository, self.fallback_model, target="python")
+        stamp.write_text(json.dumps(wanted))
+
     def _start_triton(self, repository: Path) -> None:
         triton = Triton.find()
         env = {**os.environ, **triton.env()}
@@ -380,6 +437,7 @@ class Stack:
                 "explicit",
                 "--load-model",
                 self.model.name,
+                *(("--load-model", self.fallback_model) if self.fallback else ()),
                 "--backend-directory",
                 str(triton.backend_dir(self.workdir)),
                 "--http-port",
@@ -418,6 +476,7 @@ class Stack:
             self.topics.deadletter,
             self.topics.shadow,
             self.topics.rollouts,
+            self.topics.serving,
         ]
         try:
             admin.create_topics([NewTopic(n, self.topics.partitions, 1) for n in names])
@@ -452,6 +511,8 @@ class Stack:
         if name == "inference" and not self.settings.triton_url:
             # The embedded Triton shares this host's /dev/shm: no tensor through gRPC.
             env.setdefault(f"{prefix}SHARED_MEMORY", "true")
+        if name == "inference" and self.tiers_file:
+            env[f"{prefix}TIERS_FILE"] = str(self.tiers_file)
         if name == "ingest" and self.cameras_file:
             env[f"{prefix}CAMERAS_FILE"] = str(self.cameras_file)
         if name == "alert" and self.rules_file:

@@ -25,17 +25,19 @@ _sym_db = _symbol_database.Default()
 from steadyeye.v1 import common_pb2 as steadyeye_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsteadyeye/v1/detections.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\"h\n\tDetection\x12&\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x19.steadyeye.v1.BoundingBox\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\r\x12\x12\n\nclass_name\x18\x04 \x01(\t\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xdf\x01\n\nDetections\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12%\n\x05model\x18\x02 \x01(\x0b\x32\x16.steadyeye.v1.ModelRef\x12+\n\ndetections\x18\x03 \x03(\x0b\x32\x17.steadyeye.v1.Detection\x12+\n\x07quality\x18\x04 \x01(\x0b\x32\x1a.steadyeye.v1.FrameQuality\x12+\n\ncandidates\x18\x05 \x03(\x0b\x32\x17.steadyeye.v1.Detectionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsteadyeye/v1/detections.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\"h\n\tDetection\x12&\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x19.steadyeye.v1.BoundingBox\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\r\x12\x12\n\nclass_name\x18\x04 \x01(\t\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xb6\x02\n\nDetections\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12%\n\x05model\x18\x02 \x01(\x0b\x32\x16.steadyeye.v1.ModelRef\x12+\n\ndetections\x18\x03 \x03(\x0b\x32\x17.steadyeye.v1.Detection\x12+\n\x07quality\x18\x04 \x01(\x0b\x32\x1a.steadyeye.v1.FrameQuality\x12+\n\ncandidates\x18\x05 \x03(\x0b\x32\x17.steadyeye.v1.Detection\x12\x10\n\x08\x64\x65graded\x18\x06 \x01(\x08\x12\x35\n\x0f\x64\x65graded_reason\x18\x07 \x01(\x0e\x32\x1c.steadyeye.v1.DegradedReason\x12\x0c\n\x04tier\x18\x08 \x01(\t*\xb2\x01\n\x0e\x44\x65gradedReason\x12\x1f\n\x1b\x44\x45GRADED_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45GRADED_REASON_LATENCY\x10\x01\x12\x1f\n\x1b\x44\x45GRADED_REASON_UNAVAILABLE\x10\x02\x12\x1e\n\x1a\x44\x45GRADED_REASON_QUEUE_FULL\x10\x03\x12!\n\x1d\x44\x45GRADED_REASON_OUT_OF_MEMORY\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'steadyeye.v1.detections_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DEGRADEDREASON']._serialized_start=537
+  _globals['_DEGRADEDREASON']._serialized_end=715
   _globals['_DETECTION']._serialized_start=74
   _globals['_DETECTION']._serialized_end=178
   _globals['_MODELREF']._serialized_start=180
   _globals['_MODELREF']._serialized_end=221
   _globals['_DETECTIONS']._serialized_start=224
-  _globals['_DETECTIONS']._serialized_end=447
+  _globals['_DETECTIONS']._serialized_end=534
 # @@protoc_insertion_point(module_scope)

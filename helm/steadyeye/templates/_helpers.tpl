@@ -193,6 +193,26 @@ only one node mounts (ReadWriteOnce*) makes capture one pod rolled with Recreate
 {{- end }}
 {{- end }}
 
+{{/*
+inference's tiers file (STEADYEYE_INFERENCE_TIERS_FILE; docs/design/degradation.md, section 4.1):
+{tiers, health} from inference.tiers and inference.health. A tier without triton_url or model
+gets the release's Triton and triton.modelName, the single tier's own settings.
+*/}}
+{{- define "steadyeye.inferenceTiersFile" -}}
+{{- $tiers := list }}
+{{- range $tier := .Values.inference.tiers }}
+{{- $one := deepCopy $tier }}
+{{- if not $one.triton_url }}
+{{- $_ := set $one "triton_url" (include "steadyeye.tritonUrl" $) }}
+{{- end }}
+{{- if not $one.model }}
+{{- $_ := set $one "model" $.Values.triton.modelName }}
+{{- end }}
+{{- $tiers = append $tiers $one }}
+{{- end }}
+{{- toYaml (dict "tiers" $tiers "health" .Values.inference.health) }}
+{{- end }}
+
 {{/* The claim capture's dataset lives on: yours, or the one the chart creates. */}}
 {{- define "steadyeye.captureClaimName" -}}
 {{- default (printf "%s-capture-dataset" (include "steadyeye.fullname" .)) .Values.capture.dataset.persistentVolumeClaim.existingClaim }}
@@ -434,6 +454,19 @@ and a template that trusted it would leave broken YAML behind.
 {{- end }}
 {{- if and (not $c.strategies.content) (not $c.strategies.existingConfigMap) }}
 {{- $problems = append $problems "capture.strategies is required because capture picks frames only by its strategies: give the strategies document as content, or name existingConfigMap holding the strategies file" }}
+{{- end }}
+{{- end }}
+{{- if .Values.inference.enabled }}
+{{- $names := dict }}
+{{- range $i, $tier := .Values.inference.tiers }}
+{{- $tierName := toString $tier.name }}
+{{- if hasKey $names $tierName }}
+{{- $problems = append $problems (printf "inference.tiers[%d].name %q is already the name of an earlier tier: each tier needs its own name, which labels its metrics, ServingEvents and Detections.tier" $i $tierName) }}
+{{- end }}
+{{- $_ := set $names $tierName true }}
+{{- if and (hasKey $tier "timeout_ms") (lt (float64 $tier.timeout_ms) (float64 $tier.budget_ms)) }}
+{{- $problems = append $problems (printf "inference.tiers[%d].timeout_ms (%v) must be at least its budget_ms (%v), or a request would be cut off before its budget is spent: raise it, or leave it out for 2 x budget_ms" $i $tier.timeout_ms $tier.budget_ms) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- with $problems }}
