@@ -54,6 +54,9 @@ def test_a_stopped_primary_is_reported_unavailable_and_the_fallback_serves(run):
     assert run["stopped_to_unavailable_s"] <= GRACE_S + 2
     assert run["degraded_by_reason"].get("unavailable", 0) > 0
     assert run["degraded_by_reason"].get("latency", 0) > 0
+    # Inference stays ready (a tier serves) and says what it is doing.
+    assert run["readyz_while_stopped"]["status"] == 200
+    assert "tier primary: left for int8 (unavailable)" in run["readyz_while_stopped"]["body"]
 
 
 def test_no_frame_is_lost_dead_lettered_or_answered_by_two_tiers(run):

@@ -3,6 +3,7 @@ fake clock: the rules of docs/design/degradation.md §4.2."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from services.inference.health import Health, State
@@ -162,3 +163,16 @@ def test_a_trip_while_ramping_doubles_the_hold():
 def test_degraded_traffic_is_not_judged():
     health = degraded()
     assert health.observe(1.0, None, "oom") is None  # only probes reach it now
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_latency_rule_is_the_p95_of_the_window(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(RULES.min_samples, 300))
+    latencies = rng.gamma(2.0, 0.04, n)  # around the budget's tail, often just over or under
+    # min_samples = n: the rule first judges with the whole window in.
+    health = Health(RULES.model_copy(update={"min_samples": n}), BUDGET_S, 0.0)
+    changes = [
+        health.observe(k * 1e-4, float(latency), None) for k, latency in enumerate(latencies)
+    ]
+    assert any(changes) == (np.percentile(latencies, 95, method="higher") > BUDGET_S)

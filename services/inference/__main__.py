@@ -18,6 +18,7 @@ def build(runtime: Runtime[InferenceSettings]) -> InferenceHandler:
         shadow_topic=runtime.topics.shadow,
         rules=rules,
         serving_topic=runtime.topics.serving,
+        health=runtime.health,
     )
 
 

@@ -18,6 +18,7 @@ from services.core import tracing
 from services.core.claimcheck import PayloadStore
 from services.core.errors import PoisonMessage, TransientError
 from services.core.handler import Handler, Incoming, Result
+from services.core.health import Health as ServiceHealth
 from services.core.messages import Output
 from services.core.metrics import LATENCY_BUCKETS
 from services.core.payload_keys import READY
@@ -88,14 +89,16 @@ class InferenceHandler(Handler):
         shadow_topic: str | None = None,
         rules: HealthRules | None = None,
         serving_topic: str | None = None,
+        health: ServiceHealth | None = None,
     ) -> None:
         """tiers: the primary first (services/inference/tiers.py); the rollout state applies to
         the primary's model. versions: the rollout state to follow; None: always the highest
         version Triton serves (asked once). shadow_topic: where the version that does not go
         downstream answers the compared frames (a shadow rollout's candidate, a canary's
-        serving version). serving_topic: where tier switches are announced."""
+        serving version). serving_topic: where tier switches are announced; health: where
+        /readyz notes them."""
         self._tiers = tiers
-        self._router = Router(tiers, rules or HealthRules(), contract.name)
+        self._router = Router(tiers, rules or HealthRules(), contract.name, health)
         self._serving_topic = serving_topic
         self._client = tiers[0].client
         self._versions = versions

@@ -14,7 +14,7 @@ replica at a time. Not thread-safe: the Router holds the lock.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -58,6 +58,7 @@ class Health:
         self.reason: TierFault | None = None
         self.share = 1.0
         self._window: deque[_Outcome] = deque()
+        self._counts: Counter[str] = Counter()
         self._failing_since: float | None = None  # first failure to reach it since a success
         self._since = now
         self._hold_s = rules.hold_s
@@ -95,7 +96,9 @@ class Health:
         if self.state is State.DEGRADED:
             return None  # nothing of ours runs there but probes
         latency = math.inf if fault == "latency" else (latency_s if fault is None else math.nan)
-        self._window.append(_Outcome(now, latency, fault))  # type: ignore[arg-type]
+        outcome = _Outcome(now, latency, fault)  # type: ignore[arg-type]
+        self._window.append(outcome)
+        self._count(outcome, +1)
         return self._judge(now)
 
     def probe_started(self, now: float) -> None:
@@ -124,7 +127,7 @@ class Health:
         if held and len(window) == window.maxlen and all(math.isfinite(p) for p in window):
             self.state, self.share, self._ramp_step = State.RAMPING, self.rules.ramp_steps[0], 0
             self._ramp_due = now + self.rules.ramp_step_s
-            self._window.clear()
+            self._clear_window()
             return self._finish_ramp_step(now)
         return None
 
@@ -146,30 +149,49 @@ class Health:
             self.state, self.reason, self._returned_at = State.HEALTHY, None, now
         return self._change()
 
+    def _count(self, outcome: _Outcome, sign: int) -> None:
+        """Running counts of the window, so judging a request costs O(1), not a sort."""
+        counts = self._counts
+        if not math.isnan(outcome.latency_s):
+            counts["samples"] += sign
+            counts["over"] += sign * (outcome.latency_s > self.budget_s)
+        if outcome.fault is not None:
+            counts["errors"] += sign
+            counts[outcome.fault] += sign
+
     def _judge(self, now: float) -> Change | None:
-        rules = self.rules
+        rules, counts = self.rules, self._counts
         while self._window and self._window[0].at < now - rules.window_s:
-            self._window.popleft()
-        latencies = [o.latency_s for o in self._window if not math.isnan(o.latency_s)]
-        faults = [o.fault for o in self._window]
-        p95 = float(np.percentile(latencies, 95, method="higher")) if latencies else 0.0
-        evidence = {"window_s": rules.window_s, "samples": float(len(latencies)),
-                    "p95_ms": min(p95 * 1000, 1e9), "budget_ms": self.budget_s * 1000,
-                    "errors": float(sum(f is not None for f in faults))}  # fmt: skip
+            self._count(self._window.popleft(), -1)
+        samples = counts["samples"]
+        # The p95 (numpy's "higher": the sample at ceil(0.95 (n-1)) in order) is over the
+        # budget exactly when at least n - that index samples are.
+        p95_over = samples >= rules.min_samples and counts["over"] >= samples - math.ceil(
+            0.95 * (samples - 1)
+        )
         reason: TierFault | None = None
-        if "oom" in faults:
+        if counts["oom"]:
             reason = "oom"
-        elif faults.count("queue_full") >= rules.queue_full_count:
+        elif counts["queue_full"] >= rules.queue_full_count:
             reason = "queue_full"
         elif self._failing_since is not None and now - self._failing_since >= (
             rules.unavailable_grace_s
         ):
             reason = "unavailable"
-        elif len(latencies) >= rules.min_samples and p95 > self.budget_s:
+        elif p95_over:
             reason = "latency"
         if reason is None:
             return None
+        latencies = [o.latency_s for o in self._window if not math.isnan(o.latency_s)]
+        p95 = float(np.percentile(latencies, 95, method="higher")) if latencies else 0.0
+        evidence = {"window_s": rules.window_s, "samples": float(samples),
+                    "p95_ms": min(p95 * 1000, 1e9), "budget_ms": self.budget_s * 1000,
+                    "errors": float(counts["errors"])}  # fmt: skip
         return self._leave(now, reason, evidence)
+
+    def _clear_window(self) -> None:
+        self._window.clear()
+        self._counts = Counter()
 
     def _leave(self, now: float, reason: TierFault, evidence: dict[str, float]) -> Change:
         if self.state is State.RAMPING or now - self._returned_at < self.rules.retrip_s:
@@ -177,7 +199,7 @@ class Health:
         else:
             self._hold_s = self.rules.hold_s
         self.state, self.reason, self.share, self._since = State.DEGRADED, reason, 0.0, now
-        self._window.clear()
+        self._clear_window()
         self._probes.clear()
         self._probe_due = now + self.rules.probe_every_s
         return self._change(evidence)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge
 
+from services.core.health import Health as ServiceHealth
 from services.inference.faults import TierFault
 from services.inference.health import Change, Health, State
 from services.inference.tiers import Tier
@@ -57,8 +58,11 @@ tier_probes = Counter(
 
 class Router:
     def __init__(self, tiers: list[Tier], rules: HealthRules, model: str,
+                 health: ServiceHealth | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        """health: where /readyz notes a tier that was left (still ready: a tier serves)."""
         self.tiers = tiers
+        self._service_health = health
         self._clock = clock
         self._health = [Health(rules, tier.budget_s, clock()) for tier in tiers[:-1]]
         self._lock = threading.Lock()
@@ -134,6 +138,13 @@ class Router:
         if step != ServingStep.SERVING_STEP_REASON_CHANGED:
             tier_switches.labels(source, target, reason).inc()
         tier_degraded.labels(left).set(1 if change.state is State.DEGRADED else 0)
+        if self._service_health is not None:
+            note = f"tier {left}"
+            if change.state is State.HEALTHY:
+                self._service_health.clear_note(note)
+            else:
+                self._service_health.note(note, f"left for {next_tier} ({reason}); "
+                                          f"{change.share:.0%} of cameras on it")  # fmt: skip
         if i == 0:
             primary_share.set(change.share)
         self._sequence += 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,6 +143,7 @@ def _run(plan: Plan, stack: Stack, proxy: FaultProxy, console: Console) -> dict:
             enter("stopped")
             proxy.set("refuse")
             wait(plan.stopped_s)
+            marks["readyz"] = _readyz(stack.service_ports["inference"])
             enter("restored")
             proxy.set("pass")
             wait(plan.restored_max_s, lambda: _recovered_at(seen, marks["restored"]) is not None)
@@ -178,6 +181,15 @@ def _read(reader: TopicReader, stack: Stack, seen: _Seen, phase: str) -> None:
             seen.dead.add((ref.camera_id, ref.frame_id))
 
 
+def _readyz(port: int) -> tuple[int, str]:
+    """Inference's /readyz: still ready while a fallback serves, with a note saying so."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def _recovered_at(seen: _Seen, after: float) -> float | None:
     for event in seen.events:
         at = event.time.ToMilliseconds() / 1000
@@ -198,7 +210,7 @@ def _since(at: float | None, start: float | None) -> float | None:
     return None if at is None or start is None else round(at - start, 2)
 
 
-def _result(plan: Plan, seen: _Seen, marks: dict[str, float]) -> dict:
+def _result(plan: Plan, seen: _Seen, marks: dict) -> dict:
     unavailable = REASONS["unavailable"]
     degraded = _first(seen, ServingStep.SERVING_STEP_DEGRADED, marks["slow"])
     # Slow, then stopped: the reason changes (or the tier is left again, if it had come back).
@@ -231,6 +243,10 @@ def _result(plan: Plan, seen: _Seen, marks: dict[str, float]) -> dict:
         "frames_degraded": sum(d.degraded for d in answered),
         "frames_by_tier": dict(sorted(Counter(d.tier for d in answered).items())),
         "stopped_to_unavailable_s": _since(stopped, marks["stopped"]),
+        # The first cameras back (the ramp's first step); back_to_primary_s: the last ones.
+        "ramp_started_s": _since(
+            _first(seen, ServingStep.SERVING_STEP_RAMPING, marks["restored"]), marks["restored"]
+        ),
         "frames_sent": len(seen.sent),
         "frames_dead_lettered": len(seen.dead),
         "frames_answered_twice": seen.answers - len(seen.answered),
@@ -242,6 +258,7 @@ def _result(plan: Plan, seen: _Seen, marks: dict[str, float]) -> dict:
             )
         ),
         "flaps": len(after_recovery),
+        "readyz_while_stopped": {"status": marks["readyz"][0], "body": marks["readyz"][1]},
         "budget_ms": plan.budget_ms,
         "phases_s": {"warmup": plan.warmup_s, "slow": plan.slow_s, "stopped": plan.stopped_s},
         "cameras": plan.cameras,
