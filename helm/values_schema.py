@@ -59,6 +59,7 @@ CHART_MANAGED = {
     "redis": {"url", "username", "password"},
     # A release's services run on many nodes: payloads go through Redis, never a host's tmpfs.
     "claimCheck": {"store", "shm_dir"},
+    # cameras_file: never offered; the chart's ingest runs the cameras topic's cameras.
     "ingest": SERVICE_MANAGED | {"cameras_file"},
     "preprocess": SERVICE_MANAGED | {"triton_url", "model_name"},
     "inference": SERVICE_MANAGED | {"triton_url", "model_name", "tiers_file"},
@@ -117,6 +118,7 @@ NAME: Schema = {
 }
 TOPIC: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,249}$"}
 TOPIC_KEYS = (
+    "cameras",
     "frames",
     "ready",
     "detections",
@@ -128,6 +130,8 @@ TOPIC_KEYS = (
     "rollouts",
     "serving",
 )
+# The cameras topic is compacted and kept forever: no retention may be set for it.
+RETENTION_KEYS = tuple(k for k in TOPIC_KEYS if k != "cameras")
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Schema:
@@ -339,16 +343,16 @@ def build() -> Schema:
         "extraVolumeMounts": ref("k8sList"),
     }
 
-    def service(name: str, extra: Schema, scalable: bool = True, switch: bool = True) -> Schema:
-        """A service's block; `switch` False: it has no `enabled` (a Secret in `extra` is)."""
+    def service(name: str, extra: Schema, keda: bool = True, switch: bool = True) -> Schema:
+        """A service's block; `switch` False: it has no `enabled` (a Secret in `extra` is);
+        `keda` False: no lag scaling (ingest: its group's topic is the cameras, not load)."""
         props: Schema = {"enabled": B} if switch else {}
-        if scalable:
-            props["replicaCount"] = integer(0)
+        props["replicaCount"] = integer(0)
         props["resources"] = ref("resources")
         props["settings"] = settings(name)
         props.update(extra)
-        if scalable:
-            props["autoscaling"] = ref("autoscaling")
+        props["autoscaling"] = ref("autoscaling")
+        if keda:
             props["keda"] = ref("keda")
         props["pdb"] = ref("pdb")
         for key, value in pod_keys.items():
@@ -398,7 +402,7 @@ def build() -> Schema:
                 "partitions": integer(1),
                 "replicationFactor": integer(1),
                 "retentionMs": integer(-1),
-                "retentionMsOverrides": closed(dict.fromkeys(TOPIC_KEYS, integer(-1))),
+                "retentionMsOverrides": closed(dict.fromkeys(RETENTION_KEYS, integer(-1))),
                 "config": {
                     "type": "object",
                     "propertyNames": {"pattern": r"^[a-z][a-z0-9.]*$"},
@@ -542,10 +546,18 @@ def build() -> Schema:
                         "existingSecret": NAME,
                         "existingConfigMap": NAME,
                         "key": NONEMPTY,
+                        "job": closed(
+                            {
+                                "backoffLimit": integer(0),
+                                "activeDeadlineSeconds": integer(1),
+                                "ttlSecondsAfterFinished": integer(0),
+                                "resources": ref("resources"),
+                            }
+                        ),
                     }
                 ),
             },
-            scalable=False,
+            keda=False,
         ),
         "preprocess": service("preprocess", {}),
         "inference": service(

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from services.core.errors import ConfigError
 from services.core.settings import load
+from steadyeye.cameras_commands import cameras
 from steadyeye.dataset_commands import dataset
 from steadyeye.monitor_commands import monitor
 from steadyeye.rollout_commands import rollout
@@ -128,6 +129,12 @@ def demo(
     help="Inference's tiers file (STEADYEYE_INFERENCE_TIERS_FILE; default with --fallback: "
     "the model, then its int8 variant).",
 )
+@click.option(
+    "--ingest-replicas",
+    type=click.IntRange(min=1),
+    help="Run the cameras file's cameras on this many ingest replicas sharing the cameras "
+    "topic (change them live with `steadyeye cameras apply`); default: one ingest, the file's.",
+)
 def up(
     cameras: Path | None,
     rules: Path | None,
@@ -136,6 +143,7 @@ def up(
     dataset: str | None,
     fallback: bool,
     tiers_file: Path | None,
+    ingest_replicas: int | None,
 ) -> None:
     """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
     from steadyeye.embedded.stack import Stack
@@ -150,6 +158,7 @@ def up(
         capture_dataset=dataset,
         fallback=fallback,
         tiers_file=tiers_file.resolve() if tiers_file else None,
+        ingest_replicas=ingest_replicas or 0,
     )
     try:
         with stack:
@@ -607,6 +616,30 @@ def bench_degrade_command(
     click.echo(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench.command("failover")
+@click.option("--cameras", default=6, show_default=True, type=click.IntRange(min=1))
+@click.option("--replicas", default=2, show_default=True, type=click.IntRange(min=2))
+@click.option("--source", help="Video file served as each live camera (default: the sample clip).")
+@click.option("--warmup-s", default=15.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--after-s", default=15.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON.")
+def bench_failover_command(cameras: int, replicas: int, source: str | None, warmup_s: float,
+                           after_s: float, as_json: bool) -> None:  # fmt: skip
+    """Ingest replicas sharing live cameras; one killed with SIGKILL: how long its cameras took
+    to resume elsewhere, duplicate frame ids, frames lost (JSON)."""
+    from steadyeye.assets import MediaSettings, media_file
+    from steadyeye.bench.failover import bench_failover
+
+    console = Console(stderr=True, quiet=as_json)
+    try:
+        video = Path(source) if source else media_file(load(MediaSettings), "vtest.avi")
+        result = bench_failover(cameras, replicas, video, console, warmup_s, after_s)
+    except (ConfigError, RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+main.add_command(cameras)
 main.add_command(monitor)
 main.add_command(dataset)
 main.add_command(rollout)

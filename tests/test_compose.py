@@ -32,6 +32,14 @@ COMPOSE = ROOT / "compose.yaml"
 WIRING = re.compile(
     r"^STEADYEYE_\w+_(BOOTSTRAP_SERVERS|URL|TRITON_URL|CAMERAS_FILE|RULES_FILE|STRATEGIES_FILE)$"
 )
+# What compose sets beside the chart, by service: on one host ingest runs its cameras file (one
+# replica); on Kubernetes the cameras topic's (`steadyeye cameras apply`, any number of replicas).
+# The rollout controller: one Triton sharing the repository here, on Kubernetes every Triton pod
+# through EndpointSlices.
+COMPOSE_ONLY = {
+    "ingest": {"STEADYEYE_INGEST_CAMERAS_FILE"},
+    "rollout": {"STEADYEYE_ROLLOUT_TRITON_URL"},
+}
 
 
 @pytest.fixture(scope="session")
@@ -126,9 +134,7 @@ def test_compose_wires_each_service_as_the_chart_does(helm: Path, compose: dict[
     for name, spec in steadyeye_services(compose).items():
         deployment = deployments[fullname(DEPLOYMENT.get(name, name))]
         chart = {k for k in container_env(objects, deployment) if k.startswith("STEADYEYE_")}
-        # The rollout controller: one Triton sharing the repository here, on Kubernetes every
-        # Triton pod through EndpointSlices.
-        chart |= {"STEADYEYE_ROLLOUT_TRITON_URL"} if name == "rollout" else set()
+        chart |= COMPOSE_ONLY.get(name, set())
         ours = {k for k in environment(spec) if k.startswith("STEADYEYE_")}
         assert ours <= chart, f"{name}: compose sets {sorted(ours - chart)}, the chart does not"
         wiring = {k for k in chart if WIRING.match(k)}
@@ -188,13 +194,22 @@ def test_traces_go_to_jaeger_over_otlp(compose: dict[str, Any]) -> None:
 
 def test_topics_are_the_charts(compose: dict[str, Any]) -> None:
     """compose's topic-init step creates the chart's topics with its default partitions and
-    retention, and the broker takes the services' largest request."""
+    retention, the cameras topic compacted and kept as the chart's topic Job makes it, and the
+    broker takes the services' largest request."""
     values = yaml.safe_load((ROOT / "helm" / "steadyeye" / "values.yaml").read_text())["topics"]
     script = "\n".join(compose["services"]["topics"]["command"])
     loop = re.search(r"for t in ([\w ]+); do", script)
     assert loop, script
     names = {f"steadyeye.{t}.v1" for t in loop.group(1).split()}
-    assert names == set(values["names"].values())
+    cameras = values["names"]["cameras"]
+    assert names | {cameras} == set(values["names"].values()) and cameras not in names
+    commands = re.sub(r"\\\n\s*", "", script).splitlines()  # continuation lines joined
+    (create,) = [c for c in commands if f"--topic {cameras} " in c]
+    assert "--create --if-not-exists" in create
+    configs = dict(re.findall(r"--config (\S+)=(\S+)", create))
+    assert configs == {"cleanup.policy": "compact", "retention.ms": "-1",
+                       "min.compaction.lag.ms": "0"}  # fmt: skip
+    assert f"--partitions {values['partitions']}" in create
     assert f"--partitions {values['partitions']}" in script
     assert f"retention.ms={values['retentionMs']}" in script
     kafka = compose["services"]["kafka"]["environment"]

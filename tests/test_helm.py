@@ -185,8 +185,9 @@ def test_helm_lint_strict(helm_bin: Path, values: Path) -> None:
 
 
 # What a release needs that the chart cannot choose, as `helm lint` without values reports it.
+# (ingest.cameras may stay empty: the cameras are then added at runtime, `steadyeye cameras`.)
 REQUIRED_WITHOUT_VALUES = ("kafka.bootstrapServers", "redis.url", "triton.modelRepository",
-                           "ingest.cameras", "alert.rules")  # fmt: skip
+                           "alert.rules")  # fmt: skip
 
 
 def test_helm_lint_without_values_says_what_is_required_and_why(helm_bin: Path) -> None:
@@ -406,23 +407,6 @@ def test_every_workload(helm_bin: Path, values: Path, check: str) -> None:
     assert {fullname(s) for s in SERVICES} <= set(deployments), "a service is not deployed"
 
 
-def test_an_ingest_only_release_renders(helm_bin: Path) -> None:
-    """More cameras than one ingest pod decodes: extra releases run ingest alone (docs)."""
-    others = [f"{s}.enabled=false" for s in (*SERVICES, "rolloutController") if s != "ingest"]
-    objects = render(
-        helm_bin,
-        ci_file("minimal"),
-        *others,
-        "triton.enabled=false",
-        "topics.provisioning.enabled=false",
-        "redis.bundled.enabled=false",
-        "redis.url=redis://redis.cache.svc:6379/0",
-        "redis.acl.existingSecret=steadyeye-redis-users",  # the main release's users
-    )
-    assert set(by_kind(objects, "Deployment")) == {fullname("ingest")}
-    assert not by_kind(objects, "Job")
-
-
 def test_triton_probes_and_gpu_in_gpu_production(helm_bin: Path) -> None:
     triton = by_kind(render(helm_bin, ci_file("gpu-production")), "Deployment")[fullname("triton")]
     spec = pod_spec(triton)
@@ -493,12 +477,13 @@ def test_no_inline_credentials(helm_bin: Path, values: Path) -> None:
 
 def test_sasl_password_and_ca_come_from_secrets(helm_bin: Path) -> None:
     objects = render(helm_bin, ci_file("external-kafka-sasl"))
-    for name in (*SERVICES, "topics"):
-        kind = "Job" if name == "topics" else "Deployment"
+    for name in (*SERVICES, "topics", "cameras"):
+        kind = "Job" if name in ("topics", "cameras") else "Deployment"
         obj = by_kind(objects, kind)[fullname(name)]
         (container,) = pod_spec(obj)["containers"]
         env = {v["name"]: v for v in container["env"]}
-        prefix = "STEADYEYE_KAFKA_" if kind == "Deployment" else ""
+        # The topic Job's script renames them; the cameras Job is the Steadyeye CLI.
+        prefix = "" if name == "topics" else "STEADYEYE_KAFKA_"
         assert env[f"{prefix}SASL_PASSWORD"]["valueFrom"] == {
             "secretKeyRef": {"name": "steadyeye-kafka", "key": "password"}
         }
@@ -944,7 +929,9 @@ def test_selectors_are_stable_and_match_their_pods(helm_bin: Path) -> None:
     [
         "replicaCount=2",
         "ingest.replicsa=2",
-        "ingest.replicaCount=2",  # ingest is one pod by design
+        "ingest.keda.enabled=true",  # its group's topic holds the cameras: no lag to scale on
+        "ingest.cameras.job.backofflimit=2",
+        "topics.retentionMsOverrides.cameras=86400000",  # the cameras are kept, never expired
         "inference.settings.max_inflight=4",
         "inference.settings.triton_url=elsewhere:8001",  # the chart owns the wiring
         "triton.gpu.enabeld=true",
@@ -990,7 +977,6 @@ def test_schema_rejects_unknown_keys(helm_bin: Path, setting: str) -> None:
             ("triton.modelRepository.url=s3://b/m", "triton.modelRepository.existingClaim="),
             "rolloutController: the controller sends each version's files",
         ),
-        (("ingest.cameras.items=null",), "ingest.cameras"),
         (("triton.enabled=false",), "triton.externalUrl is required"),
         (("inference.settings.max_in_flight=0",), "max_in_flight"),
         (("kafka.securityProtocol=SASL",), "securityProtocol"),
@@ -1212,8 +1198,8 @@ def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     lines = script.split("<<'TOPICS'\n", 1)[1].split("\nTOPICS", 1)[0].splitlines()
     topics = {line.split()[0]: line.split() for line in lines}
-    names = ("frames", "ready", "detections", "tracks", "alerts", "drift", "deadletter",
-             "shadow", "rollouts", "serving")  # fmt: skip
+    names = ("cameras", "frames", "ready", "detections", "tracks", "alerts", "drift",
+             "deadletter", "shadow", "rollouts", "serving")  # fmt: skip
     assert set(topics) == {f"steadyeye.{t}.v1" for t in names}
     _, partitions, replication, configs = topics["steadyeye.frames.v1"]
     assert (partitions, replication) == ("12", "3")
@@ -1222,6 +1208,39 @@ def test_topic_job_is_a_hook_with_values_from_the_chart(helm_bin: Path) -> None:
     }  # fmt: skip
     assert "retention.ms=604800000" in topics["steadyeye.deadletter.v1"][3]
     assert "retention.ms=604800000" in topics["steadyeye.serving.v1"][3]  # like rollouts
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),
+        # Neither the global retention, an override attempt through `config`, nor a delete
+        # policy for every topic reaches the cameras.
+        (
+            "topics.retentionMs=60000",
+            "topics.config.retention\\.ms=1000",
+            "topics.config.cleanup\\.policy=delete",
+        ),
+    ],
+    ids=["defaults", "overridden"],
+)
+def test_cameras_topic_is_compacted_and_kept(helm_bin: Path, sets: tuple[str, ...]) -> None:
+    """steadyeye.cameras.v1 is the cameras' current configuration: compacted (a camera's last
+    record or its tombstone wins), never deleted by age, whatever the other topics get."""
+    job = by_kind(render(helm_bin, ci_file("gpu-production"), *sets), "Job")[fullname("topics")]
+    script = pod_spec(job)["containers"][0]["args"][0]
+    lines = script.split("<<'TOPICS'\n", 1)[1].split("\nTOPICS", 1)[0].splitlines()
+    topics = {line.split()[0]: line.split() for line in lines}
+    _, partitions, replication, configs = topics["steadyeye.cameras.v1"]
+    parsed = dict(kv.split("=", 1) for kv in configs.split(","))
+    assert parsed["cleanup.policy"] == "compact"
+    assert parsed["retention.ms"] == "-1"
+    assert parsed["min.compaction.lag.ms"] == "0"
+    assert parsed["min.insync.replicas"] == "2"  # the other configs for every topic still apply
+    assert (partitions, replication) == ("12", "3")  # one partition per ingest replica at most
+    if sets:  # the others do get them
+        frames = dict(kv.split("=", 1) for kv in topics["steadyeye.frames.v1"][3].split(","))
+        assert frames["retention.ms"] == "1000" and frames["cleanup.policy"] == "delete"
 
 
 def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path) -> None:
@@ -1261,12 +1280,152 @@ def test_topic_job_creates_raises_and_configures(helm_bin: Path, tmp_path: Path)
     assert "--alter --topic steadyeye.ready.v1" not in log  # 8 > 6: never shrunk
     assert "--entity-name steadyeye.ready.v1 --add-config" in log
     create = [line for line in log.splitlines() if "--create" in line]
-    assert len(create) == 8 and all("--partitions 6 --replication-factor 3" in c for c in create)
+    assert len(create) == 9 and all("--partitions 6 --replication-factor 3" in c for c in create)
     assert all("--config retention.ms=" in c and "max.message.bytes" in c for c in create)
+    (cameras,) = [c for c in create if "--topic steadyeye.cameras.v1 " in c]
+    assert "--config cleanup.policy=compact" in cameras and "--config retention.ms=-1" in cameras
     props = (tmp_path / "seen.properties").read_text()
     assert "security.protocol=SASL_SSL" in props and "sasl.mechanism=SCRAM-SHA-512" in props
     assert 'ScramLoginModule required username="steadyeye" password="s3cret";' in props
     assert "ssl.truststore.type=PEM" in props and "/etc/steadyeye/kafka-ca/ca.crt" in props
+
+
+# --------------------------------------------------------------------------------------------
+# Cameras as data: the cameras Job fills steadyeye.cameras.v1, ingest's replicas share it
+
+
+_CAMERAS_KEY = [{"key": "cameras.yaml", "path": "cameras.yaml"}]
+_CAMERAS_SECRET = {"secret": {"secretName": "steadyeye-cameras", "items": _CAMERAS_KEY}}
+# Where each ci set keeps its cameras file, as the cameras Job mounts it.
+CAMERAS_VOLUME = {
+    "minimal": {"configMap": {"name": fullname("cameras")}},  # ingest.cameras.items
+    "keda": {"configMap": {"name": "steadyeye-cameras", "items": _CAMERAS_KEY}},
+    "gpu-production": _CAMERAS_SECRET,
+    "external-kafka-sasl": _CAMERAS_SECRET,
+}
+
+
+@pytest.mark.parametrize("name", CAMERAS_VOLUME, ids=list(CAMERAS_VOLUME))
+def test_cameras_job_applies_the_cameras_file_to_the_topic(helm_bin: Path, name: str) -> None:
+    """After every install and upgrade (after the topic Job), `steadyeye cameras apply` makes the
+    cameras topic hold exactly the cameras file's cameras, read from the ConfigMap or Secret
+    ingest used to mount, with the services' image, Kafka settings and credentials."""
+    from services.core.settings import KafkaSettings, TopicSettings, load
+
+    objects = render(helm_bin, ci_file(name))
+    jobs = by_kind(objects, "Job")
+    job = jobs[fullname("cameras")]
+    hook = job["metadata"]["annotations"]
+    # A rollback applies the old revision's cameras again, as it restores their ConfigMap.
+    assert set(hook["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade", "post-rollback"}
+    topics_hook = jobs[fullname("topics")]["metadata"]["annotations"]
+    assert set(topics_hook["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert int(hook["helm.sh/hook-weight"]) > int(topics_hook["helm.sh/hook-weight"])
+    assert "before-hook-creation" in hook["helm.sh/hook-delete-policy"]
+    assert job["spec"]["backoffLimit"] >= 1 and job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert job["spec"]["activeDeadlineSeconds"] > 0
+    assert "checksum/cameras" in job["spec"]["template"]["metadata"]["annotations"]
+    spec = pod_spec(job)
+    assert spec["restartPolicy"] == "Never"
+    (container,) = spec["containers"]
+    assert [*container["command"], *container["args"][:2]] == ["steadyeye", "cameras", "apply"]
+    ingest = by_kind(objects, "Deployment")[fullname("ingest")]
+    assert container["image"] == pod_spec(ingest)["containers"][0]["image"]
+    path = Path(container["args"][2])
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert mount["readOnly"] and path.name == "cameras.yaml"
+    assert {k: v for k, v in volume.items() if k != "name"} == CAMERAS_VOLUME[name]
+    # The Kafka settings and credentials of the services, and the topic's name.
+    env = container_env(objects, job)
+    plain = {k: v if isinstance(v, str) else "a-secret" for k, v in env.items()}
+    load(KafkaSettings, plain)
+    assert load(TopicSettings, plain).cameras == "steadyeye.cameras.v1"
+    services = container_env(objects, ingest)
+    assert {k: v for k, v in env.items() if k.startswith("STEADYEYE_KAFKA_")} == {
+        k: v for k, v in services.items() if k.startswith("STEADYEYE_KAFKA_")
+    }
+    ca = [v for v in pod_spec(ingest)["volumes"] if v["name"] == "kafka-ca"]
+    assert [v for v in spec["volumes"] if v["name"] == "kafka-ca"] == ca
+
+
+def test_changing_the_cameras_reruns_the_job_and_restarts_no_ingest_pod(helm_bin: Path) -> None:
+    """A camera changed in the values is applied by the Job (its checksum changes); the ingest
+    replicas pick it up from the topic, so their pods stay as they are."""
+    source = "rtsp://camera-2.cams.internal/stream1"
+    before = render(helm_bin, ci_file("minimal"))
+    after = render(
+        helm_bin,
+        ci_file("minimal"),
+        "ingest.cameras.items[0].id=gate-2",
+        f"ingest.cameras.items[0].source={source}",
+    )
+
+    def checksum(objects: list[Obj]) -> str:
+        job = by_kind(objects, "Job")[fullname("cameras")]
+        return str(job["spec"]["template"]["metadata"]["annotations"]["checksum/cameras"])
+
+    assert checksum(before) != checksum(after)
+    cameras = by_kind(after, "ConfigMap")[fullname("cameras")]["data"]["cameras.yaml"]
+    (camera,) = yaml.safe_load(cameras)["cameras"]
+    assert (camera["id"], camera["source"]) == ("gate-2", source)
+    ingest = fullname("ingest")
+    assert by_kind(before, "Deployment")[ingest] == by_kind(after, "Deployment")[ingest]
+
+
+def test_without_cameras_in_values_ingest_waits_for_them_at_runtime(
+    helm_bin: Path, tmp_path: Path
+) -> None:
+    """No cameras in the values: no cameras ConfigMap and no Job (which would empty the topic of
+    the cameras added at runtime); ingest still runs, and the notes say how to add cameras."""
+    objects = render(helm_bin, ci_file("minimal"), "ingest.cameras.items=null")
+    assert fullname("cameras") not in by_kind(objects, "Job")
+    assert fullname("cameras") not in by_kind(objects, "ConfigMap")
+    assert fullname("ingest") in by_kind(objects, "Deployment")
+    notes = render_notes(helm_bin, tmp_path, ci_file("minimal"), "ingest.cameras.items=null")
+    assert "ingest runs no camera until you add some" in notes
+    assert f"exec deploy/{fullname('ingest')} -- steadyeye cameras list" in notes
+    off = render(helm_bin, ci_file("minimal"), "ingest.enabled=false")
+    assert fullname("cameras") not in by_kind(off, "Job")
+
+
+@pytest.mark.parametrize(
+    ("values", "sets", "replicas"),
+    [
+        ("minimal", (), 1),  # its demo camera's file is on a claim one node mounts
+        ("minimal", ("ingest.replicaCount=3",), 3),
+        ("keda", (), 2),  # the chart's default
+        ("gpu-production", (), None),  # the HPA owns replicas
+    ],
+    ids=["minimal", "three", "default", "autoscaled"],
+)
+def test_ingest_runs_the_cameras_topic_with_any_number_of_replicas(
+    helm_bin: Path, values: str, sets: tuple[str, ...], replicas: int | None
+) -> None:
+    """ingest runs the cameras of the partitions of steadyeye.cameras.v1 its group gives it: no
+    cameras file, no cameras volume, and as many replicas as asked, rolled like the other
+    services (a camera's lease fences the overlap), with a PodDisruptionBudget."""
+    objects = render(helm_bin, ci_file(values), *sets)
+    deployment = by_kind(objects, "Deployment")[fullname("ingest")]
+    assert deployment["spec"].get("replicas") == replicas
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = container_env(objects, deployment)
+    assert "STEADYEYE_INGEST_CAMERAS_FILE" not in env
+    assert env["STEADYEYE_TOPIC_CAMERAS"] == "steadyeye.cameras.v1"
+    spec = pod_spec(deployment)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "cameras" not in volumes
+    assert not [v for v in volumes.values()
+                if v.get("secret", {}).get("secretName") == "steadyeye-cameras"
+                or v.get("configMap", {}).get("name") in (fullname("cameras"),
+                                                          "steadyeye-cameras")]  # fmt: skip
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/cameras" not in annotations
+    pdb = by_kind(objects, "PodDisruptionBudget")[fullname("ingest")]
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    hpa = by_kind(objects, "HorizontalPodAutoscaler").get(fullname("ingest"))
+    assert (hpa is not None) == (replicas is None)
+    assert fullname("ingest") not in by_kind(objects, "ScaledObject")
 
 
 def test_keda_scales_each_consumer_on_its_group_lag(helm_bin: Path) -> None:
@@ -1299,17 +1458,18 @@ def test_keda_scales_each_consumer_on_its_group_lag(helm_bin: Path) -> None:
 def test_hpa_and_pdbs_in_gpu_production(helm_bin: Path) -> None:
     objects = render(helm_bin, ci_file("gpu-production"))
     hpas = by_kind(objects, "HorizontalPodAutoscaler")
-    assert set(hpas) == {fullname("preprocess"), fullname("inference")}
+    assert set(hpas) == {fullname("ingest"), fullname("preprocess"), fullname("inference")}
     deployments = by_kind(objects, "Deployment")
     for name, hpa in hpas.items():
         assert hpa["spec"]["scaleTargetRef"]["name"] == name
         assert "replicas" not in deployments[name]["spec"], "the HPA owns replicas"
+    assert hpas[fullname("ingest")]["spec"]["maxReplicas"] == 12  # = topics.partitions there
     pdbs = by_kind(objects, "PodDisruptionBudget")
-    assert set(pdbs) == {fullname(s) for s in ("preprocess", "inference", "tracking", "monitor",
-                                                "alert", "webhook", "capture",
+    assert set(pdbs) == {fullname(s) for s in ("ingest", "preprocess", "inference", "tracking",
+                                                "monitor", "alert", "webhook", "capture",
                                                 "triton")}  # fmt: skip
     ingest = deployments[fullname("ingest")]["spec"]
-    assert ingest["replicas"] == 1 and ingest["strategy"]["type"] == "Recreate"
+    assert ingest["strategy"]["type"] == "RollingUpdate"  # leases fence the overlap
 
 
 def test_monitoring_objects_reuse_the_one_rules_file(helm_bin: Path) -> None:
@@ -1353,6 +1513,8 @@ def test_network_policies_let_only_the_pipeline_reach_triton(helm_bin: Path) -> 
     assert services["policyTypes"] == ["Ingress", "Egress"]
     assert {53} <= {p["port"] for r in services["egress"] for p in r.get("ports", [])}
     assert "webhook" in services["podSelector"]["matchExpressions"][0]["values"]
+    # The Jobs too: only Kafka (networkPolicy.egress.to) and DNS, nothing reaches them.
+    assert {"topics", "cameras"} <= set(services["podSelector"]["matchExpressions"][0]["values"])
     webhook = policies[fullname("webhook")]["spec"]  # its endpoint, on top of the above
     assert webhook["policyTypes"] == ["Egress"]
     assert webhook["egress"] == [

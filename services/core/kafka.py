@@ -67,6 +67,19 @@ def producer(settings: KafkaSettings) -> Producer:
     )
 
 
+def group_options(settings: KafkaSettings) -> dict[str, Any]:
+    """A kafka-python group member's connection, timing and fetch sizes."""
+    return {
+        **client_options(settings),
+        "max_poll_interval_ms": settings.max_poll_interval_ms,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "max_partition_fetch_bytes": settings.max_request_size,
+        "fetch_max_bytes": max(settings.max_request_size * 4, 50 * 1024 * 1024),
+    }
+
+
 def consumer(
     settings: KafkaSettings,
     group_id: str,
@@ -79,16 +92,10 @@ def consumer(
             settings, rdkafka_options(settings), group_id, topics, on_assigned or (lambda _: None)
         )
     client = KafkaConsumer(
-        **client_options(settings),
+        **group_options(settings),
         group_id=group_id,
         enable_auto_commit=False,  # offsets are committed by the loop, after outputs are flushed
         auto_offset_reset="earliest",
-        max_poll_interval_ms=settings.max_poll_interval_ms,
-        session_timeout_ms=settings.session_timeout_ms,
-        heartbeat_interval_ms=settings.heartbeat_interval_ms,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        max_partition_fetch_bytes=settings.max_request_size,
-        fetch_max_bytes=max(settings.max_request_size * 4, 50 * 1024 * 1024),
     )
     client.subscribe(topics, listener=_Listener(on_assigned or (lambda _: None)))
     return client

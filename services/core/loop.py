@@ -30,7 +30,7 @@ from services.core.errors import PoisonMessage, TransientError
 from services.core.handler import Handler, Incoming, Inputs, Result
 from services.core.health import Health
 from services.core.kafka import Consumer, Producer
-from services.core.messages import Headers, Output, decode, schema_headers
+from services.core.messages import Headers, Output, deadletter_headers, decode, schema_headers
 from services.core.rdkafka import Delivery
 
 log = logging.getLogger(__name__)
@@ -269,13 +269,7 @@ class ConsumerLoop:
             reason,
             exc_info=error if kind == "error" else None,
         )
-        headers = [(k, v) for k, v in record.headers or () if not k.startswith("x-deadletter-")]
-        headers += [
-            ("x-deadletter-reason", reason.encode("utf-8", "replace")[:4096]),
-            ("x-deadletter-error-type", type(error).__name__.encode()),
-            ("x-deadletter-service", self._service.encode()),
-            ("x-deadletter-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-        ]
+        headers = deadletter_headers(record, reason, type(error).__name__, self._service)
         return _DeadLetter(record.key, record.value, headers)
 
     def _produce(self, entries: list[_Entry], commits: dict[TopicPartition, int]) -> list[_Entry]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError, Message
+from kafka.consumer.fetcher import ConsumerRecord
 
 from services.core.errors import PoisonMessage
 
@@ -104,3 +105,17 @@ def decode(
                 f"{expected} has an invalid capture_time ({stamp.seconds} s, {stamp.nanos} ns)"
             )
     return message
+
+
+def deadletter_headers(
+    record: ConsumerRecord, reason: str, error_type: str, service: str
+) -> list[tuple[str, bytes]]:
+    """The record's own headers (an earlier dead letter's replaced) plus why and where from."""
+    kept = [(k, v) for k, v in record.headers or () if not k.startswith("x-deadletter-")]
+    return [
+        *kept,
+        ("x-deadletter-reason", reason.encode("utf-8", "replace")[:4096]),
+        ("x-deadletter-error-type", error_type.encode()),
+        ("x-deadletter-service", service.encode()),
+        ("x-deadletter-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+    ]

@@ -17,8 +17,12 @@ import redis
 # `%R~` read-only, `~` read and write (Redis >= 7.0). Commands are exactly those the service's
 # code sends: a new one fails with NOPERM in the tests until it is listed here.
 RULES: dict[str, str] = {
-    # frames' pixels (claim-check store), live streams' frame counters
-    "ingest": "~steadyeye:frame:* ~steadyeye:ingest:* +set +incr",
+    # frames' pixels (claim-check store), live streams' frame counters, cameras' leases
+    # (a transaction renews or releases a lease only while it is ours: services/ingest/lease.py)
+    "ingest": (
+        "~steadyeye:frame:* ~steadyeye:ingest:* "
+        "+set +incr +get +del +pexpire +watch +unwatch +multi +exec"
+    ),
     # reads frames, writes letterboxed tensors
     "preprocess": "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set",
     # reads tensors and deletes them once committed; reads the rollout state (which version

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -157,3 +159,8 @@ def run_consumer(
     finally:
         tracing.shutdown()
     log.info("drained and committed; bye")
+
+
+def replica_id() -> str:
+    """This process among its service's replicas: host (the pod's name) and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"

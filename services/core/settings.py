@@ -105,6 +105,8 @@ class ClaimCheckSettings(Group):
 class TopicSettings(Group):
     model_config = group("TOPIC")
 
+    # The cameras (compacted, keyed by camera id): what ingest replicas run.
+    cameras: str = "steadyeye.cameras.v1"
     frames: str = "steadyeye.frames.v1"
     ready: str = "steadyeye.ready.v1"
     detections: str = "steadyeye.detections.v1"

@@ -100,7 +100,6 @@ class InferenceHandler(Handler):
         self._tiers = tiers
         self._router = Router(tiers, rules or HealthRules(), contract.name, health)
         self._serving_topic = serving_topic
-        self._client = tiers[0].client
         self._versions = versions
         # Requests per version, for the rollout controller (sent with the versions' heartbeat).
         self._usage = versions.usage if versions is not None else Usage()
@@ -430,19 +429,22 @@ class InferenceHandler(Handler):
     def _fail_over(self, tier: int, version: str, exc: InferenceServerException, frames: int):
         """A failed request to a tier with a tier after it: the frame's own fault dead-letters
         it as on one tier; any other is the tier's, and its frames go on to the next tier."""
-        fault = tier_fault(exc)
         if tier == 0:
             self._usage.observe(version, 0.0, ok=False, frames=frames)
-        if fault is None:
-            if fault_of(exc) == "frame":
-                raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
-            fault = "unavailable"
-        target = self._tiers[tier]
-        if target.shm and "shared memory" in str(exc).lower():
-            with suppress(InferenceServerException):  # a restarted Triton: for the next ones
-                target.shm.register()
+        if tier_fault(exc) is None and fault_of(exc) == "frame":
+            raise PoisonMessage(f"Triton rejected the request: {exc}") from exc
+        fault = self._fault_of_tier(tier, exc)
         self._router.observe(tier, None, fault, str(exc))
         raise TierFailed(fault) from exc
+
+    def _fault_of_tier(self, tier: int, exc: InferenceServerException) -> TierFault:
+        """Why a request to the tier failed; a server fault we cannot name is "unavailable". A
+        restarted Triton forgot our shared-memory regions: registered again for the next ones."""
+        target = self._tiers[tier]
+        if target.shm and "shared memory" in str(exc).lower():
+            with suppress(InferenceServerException):
+                target.shm.register()
+        return tier_fault(exc) or "unavailable"
 
     def _probe(self) -> None:
         """A request to each tier that was left and is due a probe, with a real frame; the
@@ -458,12 +460,7 @@ class InferenceHandler(Handler):
             version = self._version_of(tier, self._state())
             self._call(self._tiers[tier], [tensor], version)
         except InferenceServerException as exc:
-            fault = tier_fault(exc) or "unavailable"
-            target = self._tiers[tier]
-            if target.shm and "shared memory" in str(exc).lower():
-                with suppress(InferenceServerException):
-                    target.shm.register()
-            self._router.probe_done(tier, None, fault, str(exc))
+            self._router.probe_done(tier, None, self._fault_of_tier(tier, exc), str(exc))
             return
         except Exception as exc:  # never let a probe thread die silently
             log.warning("probe of tier %s failed: %s", self._tiers[tier].name, exc)

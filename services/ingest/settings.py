@@ -10,7 +10,12 @@ from services.core.settings import ServiceSettings, group
 class IngestSettings(ServiceSettings):
     model_config = group("INGEST")
 
-    cameras_file: str
+    # A cameras file: this replica runs its cameras, fixed at start. Unset: the cameras of
+    # steadyeye.cameras.v1 (`steadyeye cameras apply`), shared by every replica's group.
+    cameras_file: str | None = None
+    # How long a camera may run on two replicas at once after one stalled (services/ingest/
+    # lease.py); also how long a dead replica's cameras wait beyond the group's session timeout.
+    lease_ttl_s: float = Field(5.0, gt=0.5)
     # bgr24: raw frames through Redis, no codec cost (one host, fast network);
     # jpeg: about 10x smaller payloads for a congested network, at about 3 ms per frame.
     encoding: Literal["bgr24", "jpeg"] = "bgr24"

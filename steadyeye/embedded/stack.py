@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -36,6 +36,8 @@ from services.core.settings import (
     group,
     load,
 )
+from services.ingest import directory
+from services.ingest.cameras import load_cameras
 from services.rollout import events
 from services.rollout.control import Rollouts
 from services.rollout.tritons import SharedRepository
@@ -141,6 +143,7 @@ class Stack:
         capture_dataset: str | None = None,
         fallback: bool = False,
         tiers_file: Path | None = None,
+        ingest_replicas: int = 0,
     ):
         """fresh_redis: start a Redis of our own even when one answers, so no tracker or
         alert state of an earlier run (same camera, same frame ids) leaks into this one.
@@ -150,7 +153,8 @@ class Stack:
         strategies, writing its dataset to capture_dataset (default: WORKDIR/dataset).
         fallback: Triton also serves an int8 variant of the model (`fallback_model`), the
         fallback tier of a tiers file. tiers_file: inference's (default with `fallback`: the
-        model, then its int8 variant, both on the embedded Triton)."""
+        model, then its int8 variant, both on the embedded Triton). ingest_replicas: run the
+        cameras file's cameras on this many ingest replicas sharing the cameras topic."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
@@ -170,6 +174,7 @@ class Stack:
         self.capture_strategies = capture_strategies
         self.capture_dataset = capture_dataset or str(self.workdir / "dataset")
         self.fallback = fallback
+        self.ingest_replicas = ingest_replicas
         self.tiers_file = tiers_file
         self.logs = self.workdir / "logs"
         self.kafka_port = free_port()
@@ -256,12 +261,31 @@ class Stack:
             *(("capture",) if self.capture_strategies else ()),
             "rollout",
         )
-        for stage in (consumers, ("ingest",) if self.cameras_file else ()):
-            for name in stage:
-                self.start_service(name)
-            for name in stage:
-                self.wait_ready(name)
+        self._start_services(consumers)
+        if self.cameras_file and self.ingest_replicas:
+            self.start_ingest_replicas(self.ingest_replicas, self.cameras_file)
+        elif self.cameras_file:
+            self._start_services(["ingest"])
         self.say(f"stack up in {time.monotonic() - started:.1f}s; logs in {self.logs}")
+
+    def _start_services(self, keys: Iterable[str], service: str | None = None,
+                        env: dict[str, str] | None = None) -> None:  # fmt: skip
+        """Start them all, then wait for each to be ready (consumers join their groups at once)."""
+        keys = list(keys)
+        for key in keys:
+            self.start_service(service or key, instance=key, env=env)
+        for key in keys:
+            self.wait_ready(key)
+
+    def start_ingest_replicas(self, replicas: int, cameras_file: Path | None = None) -> list[str]:
+        """Ingest replicas sharing the cameras topic (no cameras file of their own); a cameras
+        file, if given, is applied to the topic first (`steadyeye cameras apply`)."""
+        if cameras_file is not None:
+            found = directory.apply(self.bootstrap, self.topics.cameras, load_cameras(cameras_file))
+            self.say(f"cameras topic: {', '.join(found.lines()) or 'unchanged'}")
+        names = [f"ingest-{k}" for k in range(replicas)]
+        self._start_services(names, "ingest", {"STEADYEYE_INGEST_CAMERAS_FILE": ""})
+        return names
 
     def _start_broker(self) -> None:
         self.processes["broker"] = start_broker(self.kafka_port, self.logs)
@@ -484,6 +508,7 @@ class Stack:
             pass
         finally:
             admin.close()
+        directory.create_topic(self.bootstrap, self.topics.cameras, self.topics.partitions)
 
     def service_env(self, name: str, instance: str | None = None) -> dict[str, str]:
         """The environment a service runs with: the user's STEADYEYE_* settings, then the

@@ -1,11 +1,12 @@
 {{/*
 The services, in pipeline order; each runs `python -m services.<name>` and consumes its input
-topic in the consumer group "steadyeye-<name>" (ingest reads cameras, not a topic). monitor
-reads the detections beside tracking and writes drift events; alert reads them beside the tracks
-(its input topic below is the one KEDA scales it on). webhook delivers alerts over HTTP and runs
-only when its URL Secret is named. capture reads the detections, tracks and drift events (KEDA
-scales it on the detections) and writes a labelling dataset; it runs when enabled, which needs
-a dataset destination.
+topic in the consumer group "steadyeye-<name>" (ingest: the cameras topic, running the cameras of
+its partitions; scaled on CPU, never on that topic's lag). monitor reads the detections beside
+tracking and writes drift events; alert reads them beside the tracks (its input topic below is
+the one KEDA scales it on). webhook delivers alerts over HTTP and runs only when its URL Secret
+is named. capture reads the detections, tracks and drift events (KEDA scales it on the
+detections) and writes a labelling dataset; it runs when enabled, which needs a dataset
+destination.
 */}}
 {{- define "steadyeye.services" -}}
 ingest preprocess inference tracking monitor alert webhook capture
@@ -241,7 +242,7 @@ a service needs. Usage: include "steadyeye.redisAclRules" "ingest"
 {{- define "steadyeye.redisAclRules" -}}
 {{- $base := "on resetkeys resetchannels -@all +ping" }}
 {{- $rules := dict
-  "ingest" "~steadyeye:frame:* ~steadyeye:ingest:* +set +incr"
+  "ingest" "~steadyeye:frame:* ~steadyeye:ingest:* +set +incr +get +del +pexpire +watch +unwatch +multi +exec"
   "preprocess" "%R~steadyeye:frame:* ~steadyeye:ready:* +mget +set"
   "inference" "~steadyeye:ready:* %R~steadyeye:rollout:* ~steadyeye:rollout-replicas:* +mget +unlink +get +hset"
   "tracking" "~steadyeye:state:tracker:* +get +set"
@@ -430,12 +431,7 @@ and a template that trusted it would leave broken YAML behind.
 {{- else if and (or .Values.preprocess.enabled .Values.inference.enabled .Values.capture.enabled) (not $t.externalUrl) }}
 {{- $problems = append $problems "triton.externalUrl is required when triton.enabled is false because preprocess and inference (and capture, for the model's classes) call Triton: host:8001 of your Triton" }}
 {{- end }}
-{{- if .Values.ingest.enabled }}
-{{- $c := .Values.ingest.cameras }}
-{{- if and (not $c.items) (not $c.existingSecret) (not $c.existingConfigMap) }}
-{{- $problems = append $problems "ingest.cameras is required because ingest reads every camera from it: give the cameras as items, or name existingSecret / existingConfigMap holding the cameras file" }}
-{{- end }}
-{{- end }}
+{{- /* ingest.cameras may be empty: the cameras are then added at runtime (steadyeye cameras). */}}
 {{- if .Values.alert.enabled }}
 {{- if and (not .Values.alert.rules.content) (not .Values.alert.rules.existingConfigMap) }}
 {{- $problems = append $problems "alert.rules is required because alert raises alerts only by its rules: give the rules document as content, or name existingConfigMap holding the rules file" }}
