@@ -22,6 +22,7 @@ class LiveFeed:
         capture.release()
         if not frames or not fps:
             raise ValueError(f"{video}: no frame count or rate to pace it by")
+        self.fps = fps
         size = video.stat().st_size
         rate = size / (frames / fps)  # bytes per second
         closing = threading.Event()

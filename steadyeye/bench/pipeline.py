@@ -92,7 +92,7 @@ def model_only(source: str, frames: int, url: str, contract, in_flight: int) -> 
     return _figures(frames, elapsed, latencies)
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
+def tree_cpu_seconds(process: psutil.Process) -> float:
     """Process plus its children (Triton's Python-backend stub runs the model)."""
     total = 0.0
     for p in [process, *process.children(recursive=True)]:
@@ -146,7 +146,7 @@ def _pipeline(stack: Stack, source: str, frames: int, monitor_tail: bool = False
     processes = {
         name: psutil.Process(p.pid) for name, p in stack.processes.items() if p.pid is not None
     }
-    before = {name: _cpu_seconds(p) for name, p in processes.items()}
+    before = {name: tree_cpu_seconds(p) for name, p in processes.items()}
     tally = Tally(CAMERA)
     topics = {"frames": stack.topics.frames, "detections": stack.topics.detections}
     reader = TopicReader(stack.bootstrap, list(topics.values()))
@@ -155,7 +155,7 @@ def _pipeline(stack: Stack, source: str, frames: int, monitor_tail: bool = False
     # From ready on: the interpreter's start-up (imports: ~1 s of CPU) is not a per-frame cost.
     # Its camera starts a moment before, so the first few frames' CPU is left out.
     stack.wait_ready("ingest")
-    before["ingest"] = _cpu_seconds(processes["ingest"])
+    before["ingest"] = tree_cpu_seconds(processes["ingest"])
     deadline = time.monotonic() + 600
     try:
         while len(tally.detected) < frames and time.monotonic() < deadline:
@@ -163,7 +163,7 @@ def _pipeline(stack: Stack, source: str, frames: int, monitor_tail: bool = False
     finally:
         reader.close()
     cpu = {
-        name: round((_cpu_seconds(p) - before[name]) * 1000 / frames, 2)
+        name: round((tree_cpu_seconds(p) - before[name]) * 1000 / frames, 2)
         for name, p in processes.items()
     }
     summary = tally.summary()
@@ -245,7 +245,7 @@ def _monitor_tail(stack: Stack, process: psutil.Process, cpu_before: float, fram
         "frames_seen": state.get("last_frame_id", -1) + 1,
         "reference_ids": [r["id"] for r in state.get("references", {}).values()],
         "episode_open": state.get("episode_start") is not None,
-        "cpu_ms_per_frame": round((_cpu_seconds(process) - cpu_before) * 1000 / frames, 2),
+        "cpu_ms_per_frame": round((tree_cpu_seconds(process) - cpu_before) * 1000 / frames, 2),
     }
 
 
@@ -280,7 +280,7 @@ def _measured_run(stack: Stack, source: str, frames: int) -> dict:
     me = psutil.Process()
 
     def ours() -> float:
-        stack_cpu = sum(_cpu_seconds(psutil.Process(p.pid)) for p in stack.processes.values()
+        stack_cpu = sum(tree_cpu_seconds(psutil.Process(p.pid)) for p in stack.processes.values()
                         if p.pid is not None and psutil.pid_exists(p.pid))  # fmt: skip
         return stack_cpu + me.cpu_times().user + me.cpu_times().system
 
