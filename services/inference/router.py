@@ -5,8 +5,6 @@ tier after it; the last tier is never left (it retries, rewinds and waits, as on
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge
 
 from services.core.health import Health as ServiceHealth
+from services.core.runtime import replica_id
 from services.inference.faults import TierFault
 from services.inference.health import Change, Health, State
 from services.inference.tiers import Tier
@@ -67,7 +66,7 @@ class Router:
         self._health = [Health(rules, tier.budget_s, clock()) for tier in tiers[:-1]]
         self._lock = threading.Lock()
         self._model = model
-        self._replica = f"{socket.gethostname()}-{os.getpid()}"
+        self._replica = replica_id()
         self._sequence = 0
         self._events: list[ServingEvent] = []
         if self._health:

@@ -5,13 +5,12 @@ loaded, Triton answers unversioned requests with it (docs/design/model-rollout.m
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 import redis
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
+from services.core.runtime import replica_id
 from services.rollout import state as rollout
 from services.rollout.state import RolloutState
 from services.rollout.usage import Usage
@@ -40,7 +39,7 @@ class Versions:
         self._redis = redis_client
         self._client = client
         self._model = model
-        self.replica = f"{socket.gethostname()}-{os.getpid()}"
+        self.replica = replica_id()
         self.state = RolloutState(model, highest_ready(client, model))
         self.usage = Usage()
         self.refresh()

@@ -24,6 +24,8 @@ PRIORITIES = {
     "normal": CameraPriority.CAMERA_PRIORITY_NORMAL,
     "low": CameraPriority.CAMERA_PRIORITY_LOW,
 }
+PACE_OF = {value: name for name, value in PACES.items()}
+PRIORITY_OF = {value: name for name, value in PRIORITIES.items()}
 # Compacted: the topic is the cameras' current configuration, however often they changed.
 TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 
@@ -42,8 +44,8 @@ def to_record(camera: Camera) -> CameraConfig:
 
 def from_record(record: CameraConfig) -> Camera:
     """The camera, validated as the cameras file's are (a record is input like any other)."""
-    pace = {v: k for k, v in PACES.items()}.get(record.pace, "realtime")
-    priority = {v: k for k, v in PRIORITIES.items()}.get(record.priority, "normal")
+    pace = PACE_OF.get(record.pace, "realtime")
+    priority = PRIORITY_OF.get(record.priority, "normal")
     try:
         return Camera(id=record.id, source=record.source, pace=pace, fps=record.fps or None,
                       max_frames=record.max_frames or None, loop=record.loop,

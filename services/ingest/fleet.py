@@ -92,7 +92,9 @@ class _Listener(ConsumerRebalanceListener):
         self._directory = directory
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._directory.revoked(revoked)
+        """Nothing stops yet: with eager rebalancing every partition is revoked, and most come
+        back to the same replica. The leases keep a camera from starting elsewhere until it
+        has stopped here (CameraDirectory.assigned, right after the group's join)."""
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._directory.assigned(assigned)
@@ -139,11 +141,6 @@ class CameraDirectory:
 
     def wanted(self) -> dict[str, Camera]:
         return {cid: cam for cameras in self._by_partition.values() for cid, cam in cameras.items()}
-
-    def revoked(self, _partitions: set[TopicPartition]) -> None:
-        """Nothing stops yet: with eager rebalancing every partition is revoked, and most come
-        back to the same replica. The leases keep a camera from starting elsewhere until it
-        has stopped here (`assigned`, right after the group's join)."""
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         self.joined = True

@@ -10,12 +10,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from services.core.errors import ConfigError
+from services.core.runtime import replica_id
 from services.core.settings import load
 from services.rollout.settings import RolloutSettings
 
@@ -35,7 +35,7 @@ def lead_or_wait() -> None:
         return
     from services.rollout.kube import LeaseLeader, in_cluster_api
 
-    identity = f"{socket.gethostname()}-{os.getpid()}"
+    identity = replica_id()
     leader = LeaseLeader(
         in_cluster_api(),
         settings.kube_namespace,

@@ -34,7 +34,7 @@ from services.core.messages import decode
 from services.ingest import directory
 from services.ingest.cameras import Camera
 from steadyeye.bench.livefeed import LiveFeed
-from steadyeye.bench.pipeline import tree_cpu_seconds
+from steadyeye.bench.pipeline import busy_cpu_seconds, stack_cpu_seconds
 from steadyeye.embedded.stack import Stack
 from steadyeye.tally import TopicReader
 from steadyeye.v1.detections_pb2 import Detections
@@ -45,20 +45,6 @@ P99_LIMIT_MS = 1000.0
 START_TIMEOUT_S = 60.0
 ANSWER_GRACE_S = 3.0  # after a window: frames still in flight count, late ones as late
 KEEP_UP = 0.95  # share of the cameras' frames a step must take in
-
-
-def _busy_cpu_s() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + t.irq + t.softirq
-
-
-def _stack_cpu_s(stack: Stack) -> dict[str, float]:
-    """CPU seconds so far of each of the stack's processes (Triton with its model stubs)."""
-    found = {}
-    for name, process in stack.processes.items():
-        if process.pid and psutil.pid_exists(process.pid):
-            found[name] = tree_cpu_seconds(psutil.Process(process.pid))
-    return found
 
 
 def _p99(values_ms: list[float]) -> float | None:
@@ -163,10 +149,11 @@ class _Pipeline:
                 raise RuntimeError(f"camera {camera} sent nothing in {START_TIMEOUT_S:.0f}s")
             self._read()
         self._read_for(warmup_s)
-        shed, cpu, busy, start = self._shed(), _stack_cpu_s(self._stack), _busy_cpu_s(), time.time()
+        shed, cpu, busy = self._shed(), stack_cpu_seconds(self._stack), busy_cpu_seconds()
+        start = time.time()
         self._read_for(step_s)
-        used = {name: s - cpu.get(name, 0.0) for name, s in _stack_cpu_s(self._stack).items()}
-        busy_s, end, shed = _busy_cpu_s() - busy, time.time(), self._shed() - shed
+        used = {name: s - cpu.get(name, 0.0) for name, s in stack_cpu_seconds(self._stack).items()}
+        busy_s, end, shed = busy_cpu_seconds() - busy, time.time(), self._shed() - shed
         self._read_for(ANSWER_GRACE_S)
         window = [k for k, t in self._captured.items() if start <= t < end]
         latencies = [
@@ -227,9 +214,9 @@ def _baseline_step(feed: LiveFeed, n: int, model_onnx: Path, contract: ModelCont
         process.start()
     # Each process says when its window starts (after loading its model and warm-up).
     starts = [results.get(timeout=START_TIMEOUT_S + warmup_s) for _ in processes]
-    busy = _busy_cpu_s()
+    busy = busy_cpu_seconds()
     outcomes = [results.get(timeout=START_TIMEOUT_S + step_s) for _ in processes]
-    busy_s = _busy_cpu_s() - busy
+    busy_s = busy_cpu_seconds() - busy
     for process in processes:
         process.join(10)
     assert all(start == "window" for start in starts)

@@ -104,6 +104,15 @@ def tree_cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
+def stack_cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each of the stack's processes (Triton with its model stubs)."""
+    found = {}
+    for name, process in stack.processes.items():
+        if process.pid and psutil.pid_exists(process.pid):
+            found[name] = tree_cpu_seconds(psutil.Process(process.pid))
+    return found
+
+
 def _peak_rss_mb(process: psutil.Process) -> float:
     peak = 0
     for p in [process, *process.children(recursive=True)]:
@@ -269,7 +278,8 @@ def _pinned_state(source: str, warmup: int, console: Console) -> str:
     return json.dumps({**monitor.to_state(), "last_frame_id": -1, "previous_boxes": None})
 
 
-def _busy_cpu_seconds() -> float:
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process)."""
     t = psutil.cpu_times()
     return t.user + t.nice + t.system + t.irq + t.softirq
 
@@ -280,14 +290,12 @@ def _measured_run(stack: Stack, source: str, frames: int) -> dict:
     me = psutil.Process()
 
     def ours() -> float:
-        stack_cpu = sum(tree_cpu_seconds(psutil.Process(p.pid)) for p in stack.processes.values()
-                        if p.pid is not None and psutil.pid_exists(p.pid))  # fmt: skip
-        return stack_cpu + me.cpu_times().user + me.cpu_times().system
+        return sum(stack_cpu_seconds(stack).values()) + me.cpu_times().user + me.cpu_times().system
 
-    system, own, started = _busy_cpu_seconds(), ours(), time.monotonic()
+    system, own, started = busy_cpu_seconds(), ours(), time.monotonic()
     run = _pipeline(stack, source, frames, monitor_tail=True)
     elapsed = time.monotonic() - started
-    others = (_busy_cpu_seconds() - system) - (ours() - own)
+    others = (busy_cpu_seconds() - system) - (ours() - own)
     return {**run, "background_cpu_cores": round(max(0.0, others) / elapsed, 2)}
 
 
