@@ -60,6 +60,13 @@ def main(verbose: bool) -> None:
     help="Export every frame's trace over OTLP/gRPC (e.g. Jaeger at http://127.0.0.1:4317).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write a report in this directory (created if missing): index.html with the "
+    "annotated video, latency and class plots, the alerts and the summary.",
+)
 def demo(
     source: str | None,
     frames: int,
@@ -67,17 +74,25 @@ def demo(
     rules: Path | None,
     otlp_endpoint: str | None,
     as_json: bool,
+    report_dir: Path | None,
 ) -> None:
     """Start the embedded stack, run footage through it, print a summary and exit."""
     from steadyeye.assets import MediaSettings, media_file
     from steadyeye.demo import run_demo
 
     console = Console(stderr=True)
+    if report_dir:  # before the stack starts: a bad path costs no run
+        from steadyeye.report import ReportError, check_directory
+
+        try:
+            check_directory(report_dir)
+        except ReportError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--report'") from exc
     if otlp_endpoint:  # the services inherit the environment and configure OpenTelemetry
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
     try:
         source = source or str(media_file(load(MediaSettings), "vtest.avi"))
-        summary = run_demo(source, frames, pace, rules, console)
+        summary = run_demo(source, frames, pace, rules, console, report_dir=report_dir)
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
     if as_json:
@@ -135,6 +150,18 @@ def demo(
     help="Run the cameras file's cameras on this many ingest replicas sharing the cameras "
     "topic (change them live with `steadyeye cameras apply`); default: one ingest, the file's.",
 )
+@click.option(
+    "--console",
+    "with_console",
+    is_flag=True,
+    help="Also run the read-only web console (live annotated cameras, alerts) on 127.0.0.1.",
+)
+@click.option(
+    "--no-prometheus",
+    is_flag=True,
+    help="Do not run Prometheus (by default it runs when installed: every service scraped, the "
+    "shipped alert rules evaluated).",
+)
 def up(
     cameras: Path | None,
     rules: Path | None,
@@ -144,6 +171,8 @@ def up(
     fallback: bool,
     tiers_file: Path | None,
     ingest_replicas: int | None,
+    with_console: bool,
+    no_prometheus: bool,
 ) -> None:
     """Start broker, Triton, Redis and the services; Ctrl-C stops everything cleanly."""
     from steadyeye.embedded.stack import Stack
@@ -159,14 +188,21 @@ def up(
         fallback=fallback,
         tiers_file=tiers_file.resolve() if tiers_file else None,
         ingest_replicas=ingest_replicas or 0,
+        prometheus=not no_prometheus,
+        console=with_console,
     )
     try:
         with stack:
+            port = stack.prometheus_port
             console.print(
                 f"[bold green]up[/bold green]: Kafka {stack.bootstrap}, Triton "
                 f"{stack.triton_grpc}, Redis {stack.redis_url}; services "
                 + ", ".join(f"{n} :{p}" for n, p in stack.service_ports.items())
+                + (f"; Prometheus http://127.0.0.1:{port}" if port else "")
             )
+            if with_console:
+                url = f"http://127.0.0.1:{stack.service_ports['console']}/"
+                console.print(f"[bold]console[/bold]: {url}")
             console.print("Ctrl-C to stop")
             stop = threading.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -177,6 +213,23 @@ def up(
             console.print("stopping...")
     except (ConfigError, RuntimeError) as exc:
         _fail(str(exc))
+
+
+@main.command("console")
+@click.option("--host", help="Address to listen on (default 127.0.0.1; any other needs a token).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8090).")
+def console_command(host: str | None, port: int | None) -> None:
+    """The read-only web console of a running pipeline: live annotated cameras, each camera's
+    health, recent alerts with snapshots and trace links. It reads the pipeline's settings
+    (STEADYEYE_KAFKA_*, STEADYEYE_REDIS_*, STEADYEYE_CLAIM_CHECK_*) and its own
+    (STEADYEYE_CONSOLE_TOKEN, _TRACE_URL, _RULES_FILE); `steadyeye up --console` runs it
+    against the embedded stack."""
+    from services.console.__main__ import main as run_console
+
+    for name, value in (("HTTP_HOST", host), ("HTTP_PORT", port)):
+        if value is not None:
+            os.environ[f"STEADYEYE_CONSOLE_{name}"] = str(value)
+    run_console()
 
 
 @main.group()

@@ -27,6 +27,7 @@ class Tally:
     by_class: Counter[str] = field(default_factory=Counter)
     frames_with: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    captured_at: list[float] = field(default_factory=list)  # epoch s, one per latencies_ms
     deadlettered: int = 0
     tracked: set[int] = field(default_factory=set)  # frame ids seen on the tracks topic
     tracks_started: set[int] = field(default_factory=set)
@@ -49,7 +50,9 @@ class Tally:
         self.detected.add(ref.frame_id)
         self.first_at = self.first_at or received_at
         self.last_at = received_at
-        self.latencies_ms.append((received_at - ref.capture_time.ToNanoseconds() / 1e9) * 1000)
+        captured_at = ref.capture_time.ToNanoseconds() / 1e9
+        self.captured_at.append(captured_at)
+        self.latencies_ms.append((received_at - captured_at) * 1000)
         names = [d.class_name for d in message.detections]
         self.by_class.update(names)
         self.frames_with.update(set(names))
@@ -131,18 +134,30 @@ class TopicReader:
         return [record for records in batch.values() for record in records]
 
     def poll_into(
-        self, tally: Tally, topics: dict[str, str], on_alert: Callable[[Alert], None]
+        self,
+        tally: Tally,
+        topics: dict[str, str],
+        on_alert: Callable[[Alert], None],
+        on_message: Callable[[Frame | Tracks], None] | None = None,
     ) -> int:
-        """Read what is there; returns the number of records. `topics` maps role -> name."""
+        """Read what is there; returns the number of records. `topics` maps role -> name.
+        `on_message` also sees every frame and tracks message, redeliveries included (the
+        demo's report draws them)."""
         batch = self.records()
         now = time.time()
         for record in batch:
             if record.topic == topics["frames"]:
-                tally.add_frame(decode(record.value, record.headers, Frame))
+                frame = decode(record.value, record.headers, Frame)
+                tally.add_frame(frame)
+                if on_message:
+                    on_message(frame)
             elif record.topic == topics["detections"]:
                 tally.add_detections(decode(record.value, record.headers, Detections), now)
             elif record.topic == topics["tracks"]:
-                tally.add_tracks(decode(record.value, record.headers, Tracks))
+                tracks = decode(record.value, record.headers, Tracks)
+                tally.add_tracks(tracks)
+                if on_message:
+                    on_message(tracks)
             elif record.topic == topics["alerts"]:
                 alert = decode(record.value, record.headers, Alert)
                 if tally.add_alert(alert):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import threading
 import time
@@ -250,3 +251,15 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0
             return True
         time.sleep(every_s)
     return False
+
+
+def installed(name: str, package: str) -> str:
+    """The path of a Debian tool the test needs (scripts/setup.sh installs `package`). Missing:
+    skipped on a developer's machine, a failure in CI, whose set-up must have installed it."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (apt-get install {package}; scripts/setup.sh does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI's set-up must install it")
+        pytest.skip(reason)
+    return path

@@ -48,6 +48,9 @@ RULES: dict[str, str] = {
     # the rollout controller: the state it decides, its window of evidence, replicas' reports
     "rollout": "~steadyeye:rollout:* ~steadyeye:rollout-replicas:* +get +set +hgetall +unlink",
 }
+# Readers outside the pipeline, which the chart does not run (yet): the console reads frames'
+# pixels and alerts' snapshots, and nothing else.
+READERS: dict[str, str] = {"console": "%R~steadyeye:frame:* %R~steadyeye:snapshot:* +get +mget"}
 # Before each service's rules: nothing but PING unless listed, no key or channel by default.
 BASE = "on resetkeys resetchannels -@all +ping"
 
@@ -57,7 +60,7 @@ def username(service: str) -> str:
 
 
 def rules(service: str) -> list[str]:
-    return [*BASE.split(), *RULES[service].split()]
+    return [*BASE.split(), *(RULES.get(service) or READERS[service]).split()]
 
 
 def acl_file(passwords: Mapping[str, str], admin_password: str) -> str:

@@ -42,6 +42,7 @@ from services.rollout import events
 from services.rollout.control import Rollouts
 from services.rollout.tritons import SharedRepository
 from steadyeye.assets import ModelSettings, model_file
+from steadyeye.embedded import prometheus as prom
 from steadyeye.embedded.binaries import Triton, tansu
 from steadyeye.embedded.process import ManagedProcess
 
@@ -144,6 +145,8 @@ class Stack:
         fallback: bool = False,
         tiers_file: Path | None = None,
         ingest_replicas: int = 0,
+        prometheus: bool = False,
+        console: bool = False,
     ):
         """fresh_redis: start a Redis of our own even when one answers, so no tracker or
         alert state of an earlier run (same camera, same frame ids) leaks into this one.
@@ -154,7 +157,10 @@ class Stack:
         fallback: Triton also serves an int8 variant of the model (`fallback_model`), the
         fallback tier of a tiers file. tiers_file: inference's (default with `fallback`: the
         model, then its int8 variant, both on the embedded Triton). ingest_replicas: run the
-        cameras file's cameras on this many ingest replicas sharing the cameras topic."""
+        cameras file's cameras on this many ingest replicas sharing the cameras topic.
+        prometheus: also run Prometheus (when installed) on the shipped alert rules, scraping
+        every process of the stack; its port is then `prometheus_port`. console: run the
+        read-only web console (services/console) on 127.0.0.1 at `service_ports["console"]`."""
         self.settings = load(StackSettings)
         self.model = load(ModelSettings)
         self.topics = load(TopicSettings)
@@ -190,6 +196,9 @@ class Stack:
             )
         self.processes: dict[str, ManagedProcess] = {}
         self.service_ports: dict[str, int] = {}
+        self.prometheus = prometheus
+        self.console = console
+        self.prometheus_port: int | None = None  # set once our Prometheus is ready
 
     def use_camera(self, camera: dict[str, object]) -> None:
         """Run ingest (when the stack starts) with this one camera, written as a cameras file."""
@@ -266,6 +275,10 @@ class Stack:
             self.start_ingest_replicas(self.ingest_replicas, self.cameras_file)
         elif self.cameras_file:
             self._start_services(["ingest"])
+        if self.console:
+            self._start_services(["console"])
+        if self.prometheus:
+            self._start_prometheus()
         self.say(f"stack up in {time.monotonic() - started:.1f}s; logs in {self.logs}")
 
     def _start_services(self, keys: Iterable[str], service: str | None = None,
@@ -286,6 +299,39 @@ class Stack:
         names = [f"ingest-{k}" for k in range(replicas)]
         self._start_services(names, "ingest", {"STEADYEYE_INGEST_CAMERAS_FILE": ""})
         return names
+
+    def _start_prometheus(self) -> None:
+        """Prometheus on the shipped alert rules, scraping every service and our Triton; the
+        targets follow start_service and stop_service. Without the binary the stack runs on."""
+        binary = shutil.which("prometheus")
+        if binary is None:
+            self.say(
+                "prometheus not installed (apt-get install prometheus); "
+                "metrics are still on each service's /metrics"
+            )
+            return
+        home, port = self.workdir / "prometheus", free_port()
+        prom.prepare(home, self._scrape_ports())
+        process = self._spawn("prometheus", prom.argv(binary, home, port), os.environ.copy())
+        ready = f"http://127.0.0.1:{port}/-/ready"
+        try:
+            _wait("prometheus", lambda: _http_ok(ready), 60, process)
+        except RuntimeError as exc:  # observability is no reason to stop the pipeline
+            self.processes.pop("prometheus").stop()
+            self.say(f"{exc}\nthe stack runs on without Prometheus")
+            return
+        self.prometheus_port = port
+        self.say(f"prometheus on http://127.0.0.1:{port} (alerts: /alerts)")
+
+    def _scrape_ports(self) -> dict[str, int]:
+        ports = dict(self.service_ports)  # every service serves /metrics on its HTTP port
+        if "triton" in self.processes:  # ours, not one at STEADYEYE_STACK_TRITON_URL
+            ports["triton"] = self.triton_ports["metrics"]
+        return ports
+
+    def _refresh_targets(self) -> None:
+        if self.prometheus_port is not None:
+            prom.write_targets(self.workdir / "prometheus" / "targets.json", self._scrape_ports())
 
     def _start_broker(self) -> None:
         self.processes["broker"] = start_broker(self.kafka_port, self.logs)
@@ -341,7 +387,8 @@ class Stack:
         own = self.settings.redis == "own" or self.fresh_redis
         if own and server is None:
             self.say("redis-server is not installed: using the shared Redis instead")
-        passwords = {name: secrets.token_urlsafe(24) for name in redis_acl.RULES}
+        users = (*redis_acl.RULES, *redis_acl.READERS)
+        passwords = {name: secrets.token_urlsafe(24) for name in users}
         if not own or server is None:
             try:
                 self.redis_admin().ping()
@@ -540,7 +587,7 @@ class Stack:
             env[f"{prefix}TIERS_FILE"] = str(self.tiers_file)
         if name == "ingest" and self.cameras_file:
             env[f"{prefix}CAMERAS_FILE"] = str(self.cameras_file)
-        if name == "alert" and self.rules_file:
+        if name in ("alert", "console") and self.rules_file:
             env[f"{prefix}RULES_FILE"] = str(self.rules_file)
         if name == "webhook" and self.webhook_url:
             env[f"{prefix}URL"] = self.webhook_url
@@ -568,18 +615,21 @@ class Stack:
         second ingest with its own cameras file); env: settings that win over the stack's."""
         key = instance or name
         self.service_ports.setdefault(key, free_port())
-        return self._spawn(
+        process = self._spawn(
             key,
             [sys.executable, "-m", f"services.{name}"],
             {**self.service_env(name, key), **(env or {})},
             restart=True,
         )
+        self._refresh_targets()
+        return process
 
     def stop_service(self, key: str) -> int | None:
         """Stop one process (SIGTERM, then SIGKILL after its grace) and forget it and its port,
         so the stack no longer lists it. Returns its exit code."""
         process = self.processes.pop(key)
         self.service_ports.pop(key, None)
+        self._refresh_targets()
         return process.stop()
 
     def _spawn(
@@ -593,6 +643,7 @@ class Stack:
     def stop(self) -> None:
         """Stop in pipeline order, so each service drains into a still-running next hop."""
         order = [
+            "console",
             "ingest",
             "preprocess",
             "inference",
