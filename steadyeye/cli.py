@@ -554,20 +554,30 @@ def bench_drift_command(
 @click.option(
     "--mot",
     "mot_dir",
-    required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A sequence in MOT Challenge layout (seqinfo.ini, det/det.txt, gt/gt.txt).",
+    help="One sequence in MOT Challenge layout (seqinfo.ini, det/det.txt, gt/gt.txt); "
+    "default: the bundled MOT15 sequences and four synthetic ones, as a table.",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write our tracks in MOT results format.",
+    help="With --mot: also write our tracks in MOT results format.",
 )
-def bench_tracking_command(mot_dir: Path, out: Path | None) -> None:
-    """Our tracker vs a public baseline on the same detections: HOTA, MOTA, IDF1, fps (JSON)."""
-    from steadyeye.bench.tracking import bench_tracking
+def bench_tracking_command(mot_dir: Path | None, out: Path | None) -> None:
+    """Our tracker vs the public baselines on the same detections: HOTA, MOTA, IDF1, ID
+    switches, fps (JSON on stdout; without --mot, the table on stderr too)."""
+    import tempfile
 
-    click.echo(json.dumps(bench_tracking(mot_dir, out), indent=2))
+    from steadyeye.bench.tracking import bench_tracking, bench_tracking_table, table_text
+
+    if mot_dir is not None:
+        click.echo(json.dumps(bench_tracking(mot_dir, out), indent=2))
+        return
+    err = Console(stderr=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        result = bench_tracking_table(Path(workdir), say=lambda line: err.print(line))
+    err.print(table_text(result), highlight=False, soft_wrap=True)
+    click.echo(json.dumps(result, indent=2))
 
 
 @bench.command("monitor")

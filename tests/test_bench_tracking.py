@@ -1,31 +1,46 @@
-"""The tracking benchmark: MOT layout in, our tracker and supervision's ByteTrack scored with
-TrackEval (HOTA) and motmetrics (MOTA, IDF1, ID switches)."""
+"""The tracking benchmark: MOT layout in, our tracker and the public baselines (supervision's
+ByteTrack; roboflow trackers' ByteTrack, SORT and OC-SORT) scored with TrackEval (HOTA) and
+motmetrics (MOTA, IDF1, ID switches); the bundled real MOT15 sequences."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import re
 from pathlib import Path
 
 import motmetrics as mm
 import numpy as np
 import pytest
 
+from steadyeye.bench.mot import read_mot_sequence
 from steadyeye.bench.synthetic import mot_from_ground_truth, synthesize_mot
-from steadyeye.bench.tracking import bench_tracking
+from steadyeye.bench.tracking import (
+    MOT15,
+    bench_tracking,
+    bench_tracking_table,
+    table_text,
+    with_probabilities,
+)
 
 # Our tracker may trail the baseline by this much (it confirms no track on the first frame,
 # where supervision's confirms every detection).
 TOLERANCE = 0.02
 
 
+BASELINES = ("supervision.ByteTrack", "trackers.ByteTrack", "trackers.SORT", "trackers.OCSORT")
+METRICS = {"hota", "mota", "idf1", "id_switches", "fps"}
+
+
 def check_shape(result: dict, sequence: str) -> None:
-    assert set(result) == {"sequence", "ours", "baseline"}
+    assert set(result) >= {"sequence", "ours", "baseline", "baselines"}
     assert result["sequence"] == sequence
-    assert set(result["ours"]) == {"hota", "mota", "idf1", "id_switches", "fps"}
-    assert set(result["baseline"]) == {"name", "hota", "mota", "idf1", "id_switches", "fps"}
+    assert set(result["ours"]) == METRICS
+    assert set(result["baseline"]) == {"name", *METRICS}
     assert result["baseline"]["name"].startswith("supervision.ByteTrack ")
-    for side in ("ours", "baseline"):
-        r = result[side]
+    assert [name.split(" ")[0] for name in result["baselines"]] == list(BASELINES)
+    for r in [result["ours"], *result["baselines"].values()]:
+        assert set(r) == METRICS
         assert 0.0 <= r["hota"] <= 1.0 and 0.0 <= r["idf1"] <= 1.0 and r["mota"] <= 1.0
         assert isinstance(r["id_switches"], int) and r["id_switches"] >= 0
         assert r["fps"] > 0
@@ -128,3 +143,48 @@ def test_bench_on_tud_with_simulated_detections(tmp_path: Path, name: str) -> No
     ours, base = result["ours"], result["baseline"]
     assert ours["idf1"] >= base["idf1"] - TOLERANCE
     assert ours["hota"] >= base["hota"] - TOLERANCE
+
+
+def test_the_bundled_mot15_sequences_are_the_published_files() -> None:
+    """Byte for byte what steadyeye/bench/mot15/README.md lists (SHA-256), and each file's
+    frames within its seqinfo.ini's length."""
+    readme = (MOT15 / "README.md").read_text()
+    listed = dict(
+        (path, digest)
+        for digest, path in re.findall(r"^([0-9a-f]{64})\s+\*?(\S+)$", readme, re.MULTILINE)
+    )
+    files = sorted(str(p.relative_to(MOT15)) for p in MOT15.glob("*/*/*.txt"))
+    assert len(files) == 10 and sorted(listed) == files
+    for path in files:
+        assert hashlib.sha256((MOT15 / path).read_bytes()).hexdigest() == listed[path], path
+    for seq_dir in MOT15.glob("*/seqinfo.ini"):
+        seq = read_mot_sequence(seq_dir.parent)
+        assert seq.length == int(max(seq.dets[:, 0].max(), seq.gt[:, 0].max()))
+
+
+def test_acf_scores_become_probabilities_the_same_for_every_tracker() -> None:
+    seq = read_mot_sequence(MOT15 / "TUD-Campus")
+    assert seq.dets[:, 5].max() > 100  # raw ACF scores
+    scores = with_probabilities(seq).dets[:, 5]
+    assert scores.min() >= 0.0 and scores.max() == 1.0
+    assert np.mean(scores == 1.0) == pytest.approx(0.1, abs=0.01)  # above the 90th percentile
+    twice = with_probabilities(with_probabilities(seq)).dets[:, 5]
+    assert np.array_equal(twice, scores)  # scores already in [0, 1] stay as they are
+
+
+def test_the_table_scores_every_tracker_on_every_sequence(tmp_path: Path) -> None:
+    result = bench_tracking_table(tmp_path, say=lambda _: None)
+    print(table_text(result))  # the figures, with -s
+    names = [s["sequence"] for s in result["sequences"]]
+    real = sorted(p.parent.name for p in MOT15.glob("*/seqinfo.ini"))
+    assert names == [*real, "SYN-0", "SYN-1", "SYN-2", "SYN-3"]
+    for row in result["sequences"]:
+        check_shape(row, row["sequence"])
+        assert set(row["lead"]) == {"hota", "idf1", "id_switches"}
+    assert list(result["mean"]) == ["ours", *result["sequences"][0]["baselines"]]
+    # Over the whole set ours leads every baseline (per sequence it does not yet: the note of
+    # issue 20 and docs/tracking.md have the table).
+    for name, theirs in result["mean"].items():
+        if name != "ours":
+            assert result["mean"]["ours"]["hota"] > theirs["hota"], name
+            assert result["mean"]["ours"]["idf1"] > theirs["idf1"], name

@@ -14,6 +14,8 @@ def build(runtime: Runtime[TrackingSettings]) -> TrackingHandler:
         min_hits=s.min_hits,
         track_buffer=s.track_buffer,
         class_aware=s.class_aware,
+        low_for_lost=s.low_for_lost,
+        low_for_tentative=s.low_for_tentative,
     )
     return TrackingHandler(StateStore(runtime.redis(), "tracker"), runtime.topics.tracks, config)
 

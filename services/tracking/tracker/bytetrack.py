@@ -133,16 +133,21 @@ class ByteTracker:
         tentative = (t.phase == TENTATIVE).nonzero()[0]
         # Stage 1: confirmed tracks, lost ones included so they can be re-found.
         r1, c1, left_tracks, left_high = match(confirmed, high, cfg.match_thresh, cfg.fuse_score)
-        # Stage 2: low detections only for tracks matched last frame; a lost track's prediction
-        # is too uncertain to trust a weak detection near it.
-        still_tracked = left_tracks[t.phase[left_tracks] == TRACKED]
-        r2, c2, missed, _ = match(still_tracked, low, cfg.low_match_thresh, False)
-        # Stage 3: tentative tracks, only against high detections nobody else took.
+        # Stage 2: low detections for the confirmed tracks left (with low_for_lost; else only
+        # those matched last frame, as ByteTrack).
+        if not cfg.low_for_lost:
+            left_tracks = left_tracks[t.phase[left_tracks] == TRACKED]
+        r2, c2, missed, left_low = match(left_tracks, low, cfg.low_match_thresh, False)
+        # Stage 3: tentative tracks against the high detections nobody else took, then (with
+        # low_for_tentative) the low ones.
         r3, c3, tent_missed, new_dets = match(
             tentative, left_high, cfg.tentative_match_thresh, cfg.fuse_score
         )
-        rows = np.concatenate([r1, r2, r3])
-        cols = np.concatenate([c1, c2, c3])
+        r4, c4 = _NONE, _NONE
+        if cfg.low_for_tentative:
+            r4, c4, tent_missed, _ = match(tent_missed, left_low, cfg.low_match_thresh, False)
+        rows = np.concatenate([r1, r2, r3, r4])
+        cols = np.concatenate([c1, c2, c3, c4])
         self._correct(t, rows, cols, boxes, scores, classes, frame_id)
         t.phase[missed] = LOST
 

@@ -19,9 +19,10 @@ class TrackerConfig:
     # Detections in [low_thresh, high_thresh) are only used to keep existing tracks alive
     # (ByteTrack's second stage): they never start a track.
     low_thresh: float = 0.1
-    # An unmatched high detection starts a tentative track only at or above this score; the
-    # margin over high_thresh keeps borderline detections from spawning tracks.
-    new_track_thresh: float = 0.6
+    # An unmatched high detection starts a tentative track only at or above this score. 0.5
+    # (= high_thresh) by measurement (docs/tracking.md): ByteTrack's margin of 0.1 cost HOTA on
+    # every real sequence, and min_hits already keeps one-frame detections from showing.
+    new_track_thresh: float = 0.5
     match_thresh: float = 0.8  # stage 1: confirmed tracks vs high detections
     low_match_thresh: float = 0.5  # stage 2: still-tracked tracks vs low detections
     tentative_match_thresh: float = 0.7  # stage 3: tentative tracks vs leftover high detections
@@ -41,6 +42,13 @@ class TrackerConfig:
     # the younger is dropped (ByteTrack does this at 0.85). None, the default, disables it: on
     # our benchmarks it only ever dropped the right track of two people crossing.
     duplicate_iou: float | None = None
+    # Stage 2 (low-score detections) also for lost tracks, not only for those matched last
+    # frame: an object coming out of occlusion scores low at first, and waiting for a high
+    # score to re-find it gave its detections to nobody (or to a new id).
+    low_for_lost: bool = True
+    # Tentative tracks may be confirmed by low-score detections left over from stage 2, so a
+    # new object's second frame need not score high as well.
+    low_for_tentative: bool = True
     # Kalman noise, as fractions of the box height (ByteTrack's values); aspect terms are
     # absolute because the aspect ratio is unitless.
     std_weight_position: float = 1.0 / 20
