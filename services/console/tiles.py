@@ -1,27 +1,27 @@
 """A camera's tile: its newest tracked frame whose pixels are still in the claim-check store,
-annotated (steadyeye/annotate.py) and JPEG-encoded once per frame however many pages ask."""
+decoded as capture decodes them (sizes checked before anything is allocated), annotated
+(steadyeye/annotate.py) and JPEG-encoded once per frame however many pages ask."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import cv2
 import numpy as np
 
+from services.capture.pixels import decode_frame
 from services.console.live import LiveView, TrackedFrame
 from services.core.claimcheck import PayloadStore
+from services.core.errors import PoisonMessage
 from services.core.payload_keys import frame_key
 from steadyeye.annotate import Overlay, annotate
+from steadyeye.v1.common_pb2 import FrameRef
 
+log = logging.getLogger(__name__)
 JPEG_QUALITY = 75
+MAX_PIXELS = 8192 * 8192
 PLACEHOLDER_SIZE = (360, 640)
-
-
-def decode_frame(data: bytes | memoryview, width: int, height: int) -> np.ndarray | None:
-    """Ingest parks raw BGR (its size says so) or the camera's own JPEG."""
-    if width and height and len(data) == width * height * 3:
-        return np.frombuffer(data, np.uint8).reshape(height, width, 3)
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def placeholder(text: str, shape: tuple[int, int] = PLACEHOLDER_SIZE) -> bytes:
@@ -68,4 +68,11 @@ class Tiles:
 
     def _pixels(self, camera_id: str, frame: TrackedFrame) -> np.ndarray | None:
         data = self._payloads.find(frame_key(camera_id, frame.frame_id))
-        return decode_frame(data, frame.width, frame.height) if data else None
+        if not data:
+            return None
+        ref = FrameRef(frame_id=frame.frame_id, width=frame.width, height=frame.height)
+        try:
+            return decode_frame(data, ref, MAX_PIXELS)
+        except PoisonMessage as exc:  # stored pixels are input too: a bomb is refused, not drawn
+            log.warning("camera %s: %s", camera_id, exc)
+            return None

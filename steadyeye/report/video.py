@@ -9,20 +9,23 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
+from services.capture.pixels import decode_frame
 from services.core.claimcheck import Data
+from services.core.errors import PoisonMessage
 from steadyeye.v1.common_pb2 import FrameRef
+
+MAX_PIXELS = 8192 * 8192
 
 
 def pixels(data: Data | None, ref: FrameRef) -> np.ndarray | None:
-    """A frame's BGR image from its payload: raw BGR24 of the ref's size, or an encoded image
-    (the two ways ingest stores one, as alert's snapshots read them); None when gone or bad."""
+    """A frame's BGR image (a copy) from its payload, decoded as capture decodes it; None when
+    gone or not a frame of the record's size."""
     if data is None:
         return None
-    buffer = np.frombuffer(data, np.uint8)
-    if ref.width and ref.height and buffer.size == ref.width * ref.height * 3:
-        # A copy: a shared-memory payload is a map of a file that may be deleted meanwhile.
-        return buffer.reshape(ref.height, ref.width, 3).copy()
-    return cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    try:
+        return decode_frame(data, ref, MAX_PIXELS)
+    except PoisonMessage:
+        return None
 
 
 class Video:
