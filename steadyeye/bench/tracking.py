@@ -314,7 +314,7 @@ def table_text(result: dict[str, Any]) -> str:
     lines = ["  ".join(head)]
     for r in [*result["sequences"], {"sequence": "mean", **_mean_row(result)}]:
         cells = [
-            f"{_side(r, n)['hota']:.3f}/{_side(r, n)['idf1']:.3f}/{_side(r, n)['id_switches']:g}"
+            f"{_side(r, n)['hota']:.3f}/{_side(r, n)['idf1']:.3f}/{_side(r, n)['id_switches']:.3g}"
             for n in names
         ]
         lead = r["lead"]
