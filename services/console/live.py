@@ -171,10 +171,6 @@ class LiveView:
 
     # What the pages read: copies, so a page renders without holding the lock.
 
-    def camera_ids(self) -> list[str]:
-        with self._lock:
-            return sorted(self._cameras)
-
     def health(self, camera_id: str | None = None, now: float | None = None) -> list[dict]:
         now = time.time() if now is None else now
         with self._lock:
