@@ -235,6 +235,99 @@ def test_ended_track_id_is_never_reused() -> None:
     assert len(all_started) == 5
 
 
+# --- recovery, direction, scene motion, reported boxes -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recovery_thresh", "same_id"), [(0.8, True), (None, False)], ids=["recovery", "without"]
+)
+def test_an_occluded_track_is_found_where_it_was_last_seen(
+    recovery_thresh: float | None, same_id: bool
+) -> None:
+    # It walks right, stops behind a pillar for 6 frames and reappears where it stopped: its
+    # prediction walked on, 56 px past a 40 px wide box, so only its last box still overlaps.
+    tracker = ByteTracker(TrackerConfig(recovery_thresh=recovery_thresh))
+    ids = set()
+    for f in range(1, 36):
+        fr = Frame()
+        if f <= 20:
+            fr.add(box(100 + 8 * f, 300))
+        elif f >= 27:
+            fr.add(box(100 + 8 * 20, 300))
+        ids |= {int(i) for i in step(tracker, fr, f).track_ids if i > 0}
+    assert (ids == {1}) is same_id
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "angle"),
+    [
+        (20.0, 0.0, 0.0),  # ahead, as it walks
+        (20.0, 20.0, 0.25),
+        (0.0, 20.0, 0.5),  # sideways
+        (-20.0, 0.0, 1.0),  # back where it came from
+        (2.0, 0.0, 0.0),  # 2 px: below 0.03 box heights, jitter rather than a direction
+    ],
+)
+def test_direction_cost_is_the_turn_from_the_track_velocity(
+    dx: float, dy: float, angle: float
+) -> None:
+    tracker = ByteTracker()
+    for f in range(1, 15):
+        step(tracker, Frame([box(100 + 5 * f, 300)], [0.9], [0]), f)
+    last = np.array([box(100 + 5 * 14 + dx, 300 + dy)])
+    assert tracker._direction_cost(tracker._tracks, last)[0, 0] == pytest.approx(angle, abs=0.03)
+    still = ByteTracker()
+    for f in range(1, 15):
+        step(still, Frame([box(100, 300)], [0.9], [0]), f)
+    assert still._direction_cost(still._tracks, last) is None  # nothing moves: no term
+
+
+def sway(amplitude: float, frames: int = 120, seed: int = 0) -> list[tuple[int, Frame]]:
+    """Six people walking slowly, filmed by a camera that sways left and right."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in range(1, frames + 1):
+        pan = amplitude * 3 * np.sin(f / 3)
+        fr = Frame()
+        for i in range(6):
+            fr.add(box(100 + 160 * i + f + pan + rng.normal(0, 1.5), 300 + rng.normal(0, 1.5)))
+        out.append((f, fr))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("amplitude", "moving"), [(0.0, False), (4.0, False), (12.0, True), (20.0, True)]
+)
+def test_scene_motion_rises_only_when_the_camera_moves(amplitude: float, moving: bool) -> None:
+    tracker = ByteTracker()
+    plain = ByteTracker(TrackerConfig(scene_motion_ref=None))
+    same = True
+    for f, fr in sway(amplitude):
+        a, b = step(tracker, fr, f), step(plain, fr, f)
+        same &= np.array_equal(a.boxes, b.boxes, equal_nan=True)
+    level = tracker.to_state()["scene_motion"]
+    assert (level > tracker.config.scene_motion_ref) is moving
+    # Below the reference nothing changes: a fixed camera is tracked exactly as before.
+    assert same is not moving
+
+
+def test_reported_boxes_are_the_smoothed_estimate() -> None:
+    rng = np.random.default_rng(2)
+    tracker = ByteTracker()
+    det_err, track_err = [], []
+    for f in range(1, 61):
+        truth = np.array(box(100 + 4 * f, 300))
+        detection = truth + rng.normal(0, 4, 4)
+        u = step(tracker, Frame([list(detection)], [0.9], [0]), f)
+        if f == 1:
+            assert u.track_ids[0] == -1 and np.isnan(u.boxes[0]).all()  # not confirmed yet
+        elif f > 10:
+            det_err.append(np.abs(detection - truth).mean())
+            track_err.append(np.abs(u.boxes[0] - truth).mean())
+    assert u.boxes.shape == (1, 4)
+    assert np.mean(track_err) < np.mean(det_err)
+
+
 # --- frame ids --------------------------------------------------------------------------------
 
 
@@ -302,8 +395,18 @@ def test_stale_frame_id_is_reported_and_changes_nothing(stale_id: int) -> None:
         TrackerConfig(),
         TrackerConfig(min_hits=3, class_aware=False, track_buffer=10),
         TrackerConfig(min_hits=1, duplicate_iou=0.85, fuse_score=False),
+        # A reference this low makes the jitter count as camera motion: the widened noise
+        # and gates and the skipped recovery stage then run, and their level is restored.
+        TrackerConfig(scene_motion_ref=0.005),
+        TrackerConfig(recovery_thresh=None, direction_weight=0.0, scene_motion_ref=None),
     ],
-    ids=["default", "hits3-agnostic-buffer10", "hits1-dedup-nofuse"],
+    ids=[
+        "default",
+        "hits3-agnostic-buffer10",
+        "hits1-dedup-nofuse",
+        "moving-scene",
+        "bytetrack-stages-only",
+    ],
 )
 def test_restored_tracker_continues_exactly(split: int, config: TrackerConfig) -> None:
     stream = random_stream(seed=11, frames=160)
@@ -320,6 +423,7 @@ def test_restored_tracker_continues_exactly(split: int, config: TrackerConfig) -
     for g, e in zip(got, expected, strict=True):
         assert g.frame_id == e.frame_id
         assert np.array_equal(g.track_ids, e.track_ids)
+        assert np.array_equal(g.boxes, e.boxes, equal_nan=True)
         assert (g.started, g.ended, g.stale) == (e.started, e.ended, e.stale)
     assert restored.to_state() == whole.to_state()
     assert any(u.ended for u in expected) and max(max(u.started, default=0) for u in got) > 5
@@ -331,6 +435,7 @@ def test_state_is_plain_json_with_version() -> None:
         "version": STATE_VERSION,
         "last_frame_id": None,
         "next_track_id": 1,
+        "scene_motion": 0.0,
         "tracks": [],
     }
     for f, fr in random_stream(seed=5, frames=20):
@@ -347,6 +452,27 @@ def test_state_is_plain_json_with_version() -> None:
     assert plain(state)
     assert json.loads(json.dumps(state)) == state
     assert state["tracks"]
+
+
+def test_a_version_1_snapshot_still_loads_and_keeps_its_ids() -> None:
+    # What a tracker of the previous release saved: no last boxes, no scene motion.
+    stream = random_stream(seed=3, frames=80)
+    old = ByteTracker()
+    for f, fr in stream[:40]:
+        step(old, fr, f)
+    state = json.loads(json.dumps(old.to_state()))
+    state["version"] = 1
+    del state["scene_motion"]
+    for track in state["tracks"]:
+        del track["last_box"]
+    restored = ByteTracker.from_state(state)
+    shown_before = {t["track_id"] for t in state["tracks"] if t["track_id"] > 0}
+    later = [step(restored, fr, f) for f, fr in stream[40:]]
+    shown_after = {int(i) for u in later for i in u.track_ids if i > 0}
+    started = [i for u in later for i in u.started]
+    assert shown_before & shown_after  # tracks continue under their ids
+    assert all(i >= state["next_track_id"] for i in started)  # and no id is handed out twice
+    assert restored.to_state()["version"] == STATE_VERSION
 
 
 def test_restoring_an_unknown_version_fails() -> None:
@@ -425,6 +551,11 @@ def test_invalid_rows_are_ignored_and_shapes_checked() -> None:
         {"track_buffer": -1},
         {"duplicate_iou": 0.0},
         {"std_weight_position": 0.0},
+        {"recovery_thresh": 1.5},
+        {"direction_weight": -0.1},
+        {"scene_motion_ref": 0.0},
+        {"scene_motion_rate": 1.5},
+        {"scene_motion_max": 0.5},
     ],
 )
 def test_config_rejects_nonsense(kwargs: dict[str, float]) -> None:

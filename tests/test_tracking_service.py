@@ -17,9 +17,10 @@ pytestmark = pytest.mark.stack
 FRAMES = 60
 
 
-def reference_ids(camera_id: str) -> dict[int, list[int]]:
-    """Track ids per frame from an uninterrupted tracker on the same detections."""
-    tracker, ids = ByteTracker(TrackerConfig()), {}
+def reference(camera_id: str) -> tuple[dict[int, list[int]], dict[int, np.ndarray]]:
+    """Track ids and track boxes per frame from an uninterrupted tracker on the same
+    detections."""
+    tracker, ids, boxes_of = ByteTracker(TrackerConfig()), {}, {}
     for frame_id in range(FRAMES):
         message = detections(camera_id, frame_id)
         boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in message.detections])
@@ -30,7 +31,8 @@ def reference_ids(camera_id: str) -> dict[int, list[int]]:
             frame_id,
         )
         ids[frame_id] = [int(i) for i in update.track_ids if i > 0]
-    return ids
+        boxes_of[frame_id] = update.boxes[update.track_ids > 0]
+    return ids, boxes_of
 
 
 def send(pipeline, camera_id: str, frame_id: int) -> None:
@@ -57,11 +59,18 @@ def test_track_ids_survive_a_kill_and_restart_of_the_tracker(stack, pipeline, ca
     received = pipeline.read_messages(pipeline.topics.tracks, Tracks, camera_id, FRAMES, 120)
 
     by_frame: dict[int, list[int]] = {}
+    boxes_by_frame: dict[int, np.ndarray] = {}
     for message in received:  # at-least-once: a redelivered frame must carry the same ids
-        ids = [t.track_id for t in message.tracks if t.state != TrackState.TRACK_STATE_ENDED]
+        live = [t for t in message.tracks if t.state != TrackState.TRACK_STATE_ENDED]
+        ids = [t.track_id for t in live]
         assert by_frame.setdefault(message.ref.frame_id, ids) == ids
+        boxes_by_frame[message.ref.frame_id] = np.array(
+            [[t.box.x1, t.box.y1, t.box.x2, t.box.y2] for t in live]
+        ).reshape(-1, 4)
     assert sorted(by_frame) == list(range(FRAMES))
-    expected = reference_ids(camera_id)
+    expected, expected_boxes = reference(camera_id)
+    for f in range(FRAMES):  # the smoothed boxes too continue as if never interrupted
+        np.testing.assert_allclose(boxes_by_frame[f], expected_boxes[f], rtol=1e-5, atol=1e-2)
     id_switches = sum(by_frame[f] != expected[f] for f in range(FRAMES))
     assert id_switches == 0
     assert len({i for ids in by_frame.values() for i in ids}) == 3

@@ -16,6 +16,9 @@ def build(runtime: Runtime[TrackingSettings]) -> TrackingHandler:
         class_aware=s.class_aware,
         low_for_lost=s.low_for_lost,
         low_for_tentative=s.low_for_tentative,
+        recovery_thresh=s.recovery_thresh,
+        direction_weight=s.direction_weight,
+        scene_motion_ref=s.scene_motion_ref,
     )
     return TrackingHandler(StateStore(runtime.redis(), "tracker"), runtime.topics.tracks, config)
 

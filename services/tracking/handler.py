@@ -14,6 +14,7 @@ from services.core.handler import Handler
 from services.core.messages import MAX_FRAME_ID, Output
 from services.core.statestore import StateStore
 from services.tracking.tracker import ByteTracker, TrackerConfig
+from steadyeye.v1.common_pb2 import BoundingBox
 from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
 
@@ -69,8 +70,11 @@ class TrackingHandler(Handler):
                 if track_id in started
                 else TrackState.TRACK_STATE_UPDATED,
                 detection=detection,
+                box=BoundingBox(x1=x1, y1=y1, x2=x2, y2=y2),
             )
-            for detection, track_id in zip(detections, update.track_ids.tolist(), strict=True)
+            for detection, track_id, (x1, y1, x2, y2) in zip(
+                detections, update.track_ids.tolist(), update.boxes.tolist(), strict=True
+            )
             if track_id > 0
         ]
         tracks += [Track(track_id=t, state=TrackState.TRACK_STATE_ENDED) for t in update.ended]

@@ -16,3 +16,9 @@ class TrackingSettings(ServiceSettings):
     # Low-score detections also re-find lost tracks and confirm tentative ones.
     low_for_lost: bool = True
     low_for_tentative: bool = True
+    # Re-find an unmatched track by its last matched box (None: off).
+    recovery_thresh: float | None = Field(0.8, ge=0, le=1)
+    # Weight of the direction-consistency cost (0: off).
+    direction_weight: float = Field(0.1, ge=0)
+    # Scene motion above which the tracker follows a moving camera (None: off).
+    scene_motion_ref: float | None = Field(0.05, gt=0)

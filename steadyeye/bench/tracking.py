@@ -87,7 +87,8 @@ def _stack(rows: list[TrackRows]) -> TrackRows:
 
 
 def run_ours(seq: MotSequence, config: TrackerConfig | None = None) -> tuple[TrackRows, float]:
-    """Our tracks (frame, id, x, y, w, h, conf) and frames per second of `update` alone."""
+    """Our tracks (frame, id, x, y, w, h, conf) and frames per second of `update` alone. Each
+    box is the tracker's estimate (as ByteTrack and OC-SORT report), not the raw detection."""
     cfg = config or TrackerConfig()
     frames = _frames(seq)
     classes = [np.zeros(len(s), dtype=np.int64) for _, _, s in frames]
@@ -98,11 +99,11 @@ def run_ours(seq: MotSequence, config: TrackerConfig | None = None) -> tuple[Tra
     results = []
     start = time.perf_counter()
     for (f, xyxy, scores), cls in zip(frames, classes, strict=True):
-        results.append(tracker.update(xyxy, scores, cls, f).track_ids)
+        results.append(tracker.update(xyxy, scores, cls, f))
     elapsed = time.perf_counter() - start
     rows = [
-        _rows(f, ids[ids >= 0], xyxy[ids >= 0], scores[ids >= 0])
-        for (f, xyxy, scores), ids in zip(frames, results, strict=True)
+        _rows(f, u.track_ids[u.track_ids >= 0], u.boxes[u.track_ids >= 0], scores[u.track_ids >= 0])
+        for (f, _, scores), u in zip(frames, results, strict=True)
     ]
     return _stack(rows), len(frames) / max(elapsed, 1e-9)
 

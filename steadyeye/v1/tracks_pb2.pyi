@@ -21,14 +21,16 @@ TRACK_STATE_UPDATED: TrackState
 TRACK_STATE_ENDED: TrackState
 
 class Track(_message.Message):
-    __slots__ = ("track_id", "state", "detection")
+    __slots__ = ("track_id", "state", "detection", "box")
     TRACK_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DETECTION_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
     track_id: int
     state: TrackState
     detection: _detections_pb2.Detection
-    def __init__(self, track_id: _Optional[int] = ..., state: _Optional[_Union[TrackState, str]] = ..., detection: _Optional[_Union[_detections_pb2.Detection, _Mapping]] = ...) -> None: ...
+    box: _common_pb2.BoundingBox
+    def __init__(self, track_id: _Optional[int] = ..., state: _Optional[_Union[TrackState, str]] = ..., detection: _Optional[_Union[_detections_pb2.Detection, _Mapping]] = ..., box: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ...) -> None: ...
 
 class Tracks(_message.Message):
     __slots__ = ("ref", "tracks", "quality")

@@ -1,12 +1,15 @@
-"""ByteTrack: two-stage IoU association over Kalman-predicted boxes.
+"""ByteTrack-class association over Kalman-predicted boxes, with OC-SORT's recovery and
+direction terms and a camera-motion adaptation.
 
 Per update: end tracks lost longer than the buffer; predict every track by the frame-id gap;
 stage 1 matches confirmed tracks (tracked and lost) to high-score detections; stage 2 gives the
-still-tracked leftovers a chance at low-score detections (occluded objects score low, and
-dropping those detections is what fragments tracks); stage 3 matches tentative tracks to the
-remaining high detections; leftovers confident enough start tentative tracks. A tentative track
-is confirmed, and only then gets an id, after min_hits consecutive matched updates: one miss
-removes it, so a flickering false positive never surfaces.
+leftovers a chance at low-score detections (occluded objects score low, and dropping those
+detections is what fragments tracks); the recovery stage matches confirmed tracks still left to
+the remaining high detections by their last matched box; stage 3 matches tentative tracks to
+what is left; leftovers confident enough start tentative tracks. A tentative track is
+confirmed, and only then gets an id, after min_hits consecutive matched updates: one miss
+removes it, so a flickering false positive never surfaces. The settings and what each was
+measured to do are in config.py and docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ class TrackUpdate:
     """What one `update` call decided.
 
     track_ids[i] is the id of the confirmed track that detection row i belongs to, or -1
-    (score below low_thresh, invalid box, unmatched, or its track still tentative).
+    (score below low_thresh, invalid box, unmatched, or its track still tentative); boxes[i]
+    is that track's xyxy box after this update (the Kalman estimate, smoother than the
+    detection), NaN where track_ids[i] is -1.
     started: ids confirmed in this update. ended: ids that ended in this update (lost longer
     than the buffer, or dropped as the younger of two tracks on one object); each id is
     reported once. stale: frame_id was not after the last processed one; nothing changed.
@@ -46,6 +51,7 @@ class TrackUpdate:
 
     frame_id: int
     track_ids: npt.NDArray[np.int64]
+    boxes: npt.NDArray[np.float64]
     started: list[int] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
     stale: bool = False
@@ -60,6 +66,9 @@ class ByteTracker:
         self._tracks = TrackTable.empty()
         self._next_id = 1
         self._last_frame: int | None = None
+        # Scene motion level (config.scene_motion_ref): how far detections land from their
+        # predictions, in box heights. Restart-safe like the tracks.
+        self._scene = 0.0
 
     @property
     def config(self) -> TrackerConfig:
@@ -85,9 +94,10 @@ class ByteTracker:
             raise ValueError(f"{n} boxes but {len(scores)} scores and {len(classes)} classes")
         frame_id = int(frame_id)
         track_ids = np.full(n, NO_ID, dtype=np.int64)
+        track_boxes = np.full((n, 4), np.nan)
         if self._last_frame is not None and frame_id <= self._last_frame:
             # Late or duplicate delivery: acting on it would rewind the filters.
-            return TrackUpdate(frame_id, track_ids, stale=True)
+            return TrackUpdate(frame_id, track_ids, track_boxes, stale=True)
         gap = 1 if self._last_frame is None else frame_id - self._last_frame
         cfg = self._config
 
@@ -100,7 +110,8 @@ class ByteTracker:
         # Work on a copy (fancy indexing copies), committed at the end: an exception part way
         # leaves the tracker as it was.
         t = self._tracks.take((~expired).nonzero()[0])
-        t = self._predict(t, gap)
+        motion = self._scene_ratio()
+        t = self._predict(t, gap, motion**cfg.scene_velocity_power)
 
         valid = (
             np.isfinite(boxes).all(axis=1)
@@ -113,8 +124,10 @@ class ByteTracker:
         low = (valid & (scores < cfg.high_thresh)).nonzero()[0]
         # Every stage matches a subset of the same pairs: one IoU matrix serves all three.
         # Invalid detections get an empty box, so they overlap nothing.
-        iou = iou_matrix(xyah_to_xyxy(t.mean[:, :4]), np.where(valid[:, None], boxes, 0.0))
+        safe = np.where(valid[:, None], boxes, 0.0)
+        iou = iou_matrix(xyah_to_xyxy(t.mean[:, :4]), safe)
         forbidden = t.cls[:, None] != classes[None, :] if cfg.class_aware else None
+        turn = self._direction_cost(t, boxes) if cfg.direction_weight > 0 else None
 
         def match(
             rows: Index, cols: Index, thresh: float, fuse: bool
@@ -124,8 +137,12 @@ class ByteTracker:
                 return _NONE, _NONE, rows, cols
             sub = iou[rows][:, cols]
             cost = 1.0 - sub * scores[cols] if fuse else 1.0 - sub
+            if turn is not None:
+                cost = cost + cfg.direction_weight * turn[rows][:, cols]
+            # A moving camera moves every box: the gate widens with the scene's motion.
+            gate = 1.0 - (1.0 - thresh) / motion**cfg.scene_gate_power
             r, c, free_r, free_c = linear_assignment(
-                cost, thresh, None if forbidden is None else forbidden[rows][:, cols]
+                cost, gate, None if forbidden is None else forbidden[rows][:, cols]
             )
             return rows[r], cols[c], rows[free_r], cols[free_c]
 
@@ -138,6 +155,18 @@ class ByteTracker:
         if not cfg.low_for_lost:
             left_tracks = left_tracks[t.phase[left_tracks] == TRACKED]
         r2, c2, missed, left_low = match(left_tracks, low, cfg.low_match_thresh, False)
+        # Recovery: confirmed tracks still unmatched, by IoU with their last matched box. Not
+        # while the camera moves: the last box is where the object was, not where it is.
+        rr, cr = _NONE, _NONE
+        if cfg.recovery_thresh is not None and motion == 1.0 and len(missed) and len(left_high):
+            last_iou = iou_matrix(t.last_box[missed], safe[left_high])
+            r, c, free_r, free_c = linear_assignment(
+                1.0 - last_iou,
+                cfg.recovery_thresh,
+                None if forbidden is None else forbidden[missed][:, left_high],
+            )
+            rr, cr = missed[r], left_high[c]
+            missed, left_high = missed[free_r], left_high[free_c]
         # Stage 3: tentative tracks against the high detections nobody else took, then (with
         # low_for_tentative) the low ones.
         r3, c3, tent_missed, new_dets = match(
@@ -146,8 +175,9 @@ class ByteTracker:
         r4, c4 = _NONE, _NONE
         if cfg.low_for_tentative:
             r4, c4, tent_missed, _ = match(tent_missed, left_low, cfg.low_match_thresh, False)
-        rows = np.concatenate([r1, r2, r3, r4])
-        cols = np.concatenate([c1, c2, c3, c4])
+        rows = np.concatenate([r1, r2, rr, r3, r4])
+        cols = np.concatenate([c1, c2, cr, c3, c4])
+        scene = self._observe_scene(t, rows, cols, boxes, frame_id)
         self._correct(t, rows, cols, boxes, scores, classes, frame_id)
         t.phase[missed] = LOST
 
@@ -170,15 +200,79 @@ class ByteTracker:
         t.track_id[fresh_rows] = np.arange(self._next_id, self._next_id + len(fresh_rows))
         self._next_id += len(fresh_rows)
         track_ids[cols] = t.track_id[rows]
+        track_boxes[cols] = xyah_to_xyxy(t.mean[rows, :4])
         ended += t.track_id[dropped & (t.track_id != NO_ID)].tolist()
 
         self._tracks = t.take(~dropped) if dropped.any() else t
         self._last_frame = frame_id
+        self._scene = scene
         return TrackUpdate(
-            frame_id, track_ids, started=t.track_id[fresh_rows].tolist(), ended=ended
+            frame_id,
+            track_ids,
+            track_boxes,
+            started=t.track_id[fresh_rows].tolist(),
+            ended=ended,
         )
 
-    def _predict(self, t: TrackTable, steps: int) -> TrackTable:
+    def _scene_ratio(self) -> float:
+        """Scene motion over its reference, in [1, scene_motion_max]; 1 for a still scene."""
+        ref = self._config.scene_motion_ref
+        if ref is None:
+            return 1.0
+        return min(max(self._scene / ref, 1.0), self._config.scene_motion_max)
+
+    def _observe_scene(
+        self,
+        t: TrackTable,
+        rows: Index,
+        cols: Index,
+        boxes: npt.NDArray[np.float64],
+        frame_id: int,
+    ) -> float:
+        """The scene motion level after this update: the median distance, in box heights,
+        between prediction and detection over tracks matched in consecutive frames (a track
+        back from a gap would count its gap as motion), averaged over updates."""
+        cfg = self._config
+        steady = (t.phase[rows] == TRACKED) & (t.last_seen[rows] == frame_id - 1)
+        if cfg.scene_motion_ref is None or not steady.any():
+            return self._scene
+        predicted = t.mean[rows[steady]]
+        measured = boxes[cols[steady]]
+        dx = (measured[:, 0] + measured[:, 2]) / 2 - predicted[:, 0]
+        dy = (measured[:, 1] + measured[:, 3]) / 2 - predicted[:, 1]
+        offset = np.sqrt(dx * dx + dy * dy) / predicted[:, 3]
+        # np.median's overhead is ~50 us on a handful of values; a sort is ~2 us.
+        offset.sort()
+        half = len(offset) // 2
+        median = offset[half] if len(offset) % 2 else (offset[half - 1] + offset[half]) / 2
+        rate = cfg.scene_motion_rate
+        return (1.0 - rate) * self._scene + rate * float(median)
+
+    def _direction_cost(
+        self, t: TrackTable, boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64] | None:
+        """(tracks, detections): the angle between each track's velocity and the step from its
+        last matched box to each detection, in units of pi; 0 where either is shorter than
+        direction_min_step box heights, too short for its direction to mean anything. None
+        when no track moves that fast (a still scene: nothing to add)."""
+        least = self._config.direction_min_step * t.mean[:, 3]
+        vx, vy = t.mean[:, 4], t.mean[:, 5]
+        speed = np.hypot(vx, vy)
+        moving = speed > least
+        if not moving.any():
+            return None
+        # Twice the centres: the factor cancels in the angle and doubles the length test.
+        det = boxes[:, :2] + boxes[:, 2:]
+        last = t.last_box[:, :2] + t.last_box[:, 2:]
+        sx = det[None, :, 0] - last[:, 0, None]
+        sy = det[None, :, 1] - last[:, 1, None]
+        norm = np.hypot(sx, sy)
+        sure = moving[:, None] & (norm > 2 * least[:, None])
+        norm *= speed[:, None]
+        cos = (sx * vx[:, None] + sy * vy[:, None]) / np.where(sure, norm, 1.0)
+        return np.where(sure, np.arccos(np.clip(cos, -1.0, 1.0)) / np.pi, 0.0)
+
+    def _predict(self, t: TrackTable, steps: int, velocity_scale: float) -> TrackTable:
         if len(t) == 0:
             return t
         mean, cov = t.mean, t.cov
@@ -187,7 +281,7 @@ class ByteTracker:
             # As ByteTrack: a lost box keeps drifting but stops changing height, which would
             # otherwise run away with no measurement to correct it.
             mean[lost, 7] = 0.0
-            mean, cov = self._kf.predict(mean, cov)
+            mean, cov = self._kf.predict(mean, cov, velocity_scale)
         t.mean, t.cov = mean, cov
         return t
 
@@ -209,6 +303,7 @@ class ByteTracker:
         t.score[rows] = scores[cols]
         t.cls[rows] = classes[cols]
         t.last_seen[rows] = frame_id
+        t.last_box[rows] = boxes[cols]
         was_tentative = rows[t.phase[rows] == TENTATIVE]
         t.hits[was_tentative] += 1
         t.phase[rows[t.phase[rows] != TENTATIVE]] = TRACKED  # re-found lost tracks too
@@ -234,6 +329,7 @@ class ByteTracker:
             last_seen=np.full(n, frame_id, dtype=np.int64),
             mean=mean,
             cov=cov,
+            last_box=boxes.copy(),
         )
 
     @staticmethod
@@ -259,17 +355,19 @@ class ByteTracker:
             "version": STATE_VERSION,
             "last_frame_id": self._last_frame,
             "next_track_id": self._next_id,
+            "scene_motion": self._scene,
             "tracks": self._tracks.to_list(),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: TrackerConfig | None = None) -> ByteTracker:
         version = state.get("version")
-        if version != STATE_VERSION:
+        if version not in (1, STATE_VERSION):  # 1 lacks what 2 added; it starts from defaults
             raise ValueError(f"tracker state version {version!r}, expected {STATE_VERSION}")
         tracker = cls(config)
         last = state["last_frame_id"]
         tracker._last_frame = None if last is None else int(last)
         tracker._next_id = int(state["next_track_id"])
         tracker._tracks = TrackTable.from_list(state["tracks"])
+        tracker._scene = float(state.get("scene_motion", 0.0))
         return tracker

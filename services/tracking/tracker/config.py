@@ -24,8 +24,17 @@ class TrackerConfig:
     # every real sequence, and min_hits already keeps one-frame detections from showing.
     new_track_thresh: float = 0.5
     match_thresh: float = 0.8  # stage 1: confirmed tracks vs high detections
-    low_match_thresh: float = 0.5  # stage 2: still-tracked tracks vs low detections
-    tentative_match_thresh: float = 0.7  # stage 3: tentative tracks vs leftover high detections
+    # Stage 2: confirmed tracks left vs low detections. 0.7 (ByteTrack: 0.5) by measurement:
+    # an object coming out of occlusion overlaps its prediction less (docs/tracking.md).
+    low_match_thresh: float = 0.7
+    # Stage 3: tentative tracks vs leftover detections. 0.8 (was 0.7) by measurement.
+    tentative_match_thresh: float = 0.8
+    # Confirmed tracks still unmatched after stages 1-2 get one more chance at the high
+    # detections left, by IoU with their last matched box rather than their prediction
+    # (OC-SORT's observation-centric recovery): a track whose prediction ran off while it was
+    # occluded is found where it was last seen instead of the object getting a new id.
+    # Cost 1 - IoU; None disables.
+    recovery_thresh: float | None = 0.8
     # Weight the IoU by the detection score in stages 1 and 3, so a confident detection wins a
     # tie between overlapping candidates.
     fuse_score: bool = True
@@ -49,6 +58,25 @@ class TrackerConfig:
     # Tentative tracks may be confirmed by low-score detections left over from stage 2, so a
     # new object's second frame need not score high as well.
     low_for_tentative: bool = True
+    # Direction consistency (OC-SORT's momentum): every association cost gains weight x the
+    # angle (in units of pi) between a track's velocity and the step from its last matched box
+    # to the candidate, so two people crossing keep their own directions. Only where both the
+    # velocity and the step exceed direction_min_step box heights per frame: a smaller step is
+    # mostly detector jitter and its angle means nothing. 0 disables.
+    direction_weight: float = 0.1
+    direction_min_step: float = 0.03
+    # Scene motion: how far, in box heights, detections land from their predictions on a
+    # typical frame (the median over tracks matched in consecutive frames, averaged with weight
+    # scene_motion_rate per update). A fixed camera stays near 0.03-0.045; one on a moving car
+    # near 0.1 (docs/tracking.md). Above scene_motion_ref the ratio r = level / ref widens the
+    # Kalman velocity noise by r ** scene_velocity_power (at most scene_motion_max **
+    # that) and relaxes every association gate to 1 - (1 - gate) / r ** scene_gate_power, so
+    # tracks follow a moving camera; below it nothing changes. None disables.
+    scene_motion_ref: float | None = 0.05
+    scene_motion_rate: float = 0.05
+    scene_motion_max: float = 2.0
+    scene_velocity_power: float = 8.0
+    scene_gate_power: float = 1.5
     # Kalman noise, as fractions of the box height (ByteTrack's values); aspect terms are
     # absolute because the aspect ratio is unitless.
     std_weight_position: float = 1.0 / 20
@@ -63,10 +91,28 @@ class TrackerConfig:
                 "need 0 <= low_thresh <= high_thresh <= new_track_thresh, got "
                 f"{self.low_thresh}, {self.high_thresh}, {self.new_track_thresh}"
             )
-        for name in ("match_thresh", "low_match_thresh", "tentative_match_thresh"):
+        for name in (
+            "match_thresh",
+            "low_match_thresh",
+            "tentative_match_thresh",
+            "recovery_thresh",
+            "scene_motion_rate",
+        ):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.scene_motion_ref is not None and self.scene_motion_ref <= 0:
+            raise ValueError(f"scene_motion_ref must be > 0 or None, got {self.scene_motion_ref}")
+        if self.scene_motion_max < 1.0:
+            raise ValueError(f"scene_motion_max must be >= 1, got {self.scene_motion_max}")
+        for name in (
+            "direction_weight",
+            "direction_min_step",
+            "scene_velocity_power",
+            "scene_gate_power",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
         if self.min_hits < 1:
             raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
         if self.track_buffer < 0:

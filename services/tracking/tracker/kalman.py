@@ -62,16 +62,22 @@ class KalmanFilter:
         var_v = _var(h, self._init_vel)
         return mean, np.stack([var_p, np.zeros_like(var_p), var_v], axis=1)
 
-    def predict(self, mean: Array, cov: Array) -> tuple[Array, Array]:
+    def predict(self, mean: Array, cov: Array, velocity_scale: float = 1.0) -> tuple[Array, Array]:
         """One frame ahead. Callers step once per elapsed frame id, so a dropped frame still
-        moves the box and widens the uncertainty as a delivered one would have."""
+        moves the box and widens the uncertainty as a delivered one would have.
+        velocity_scale multiplies the velocity process noise (variance): a moving camera
+        changes every object's image velocity at once."""
         h = mean[:, 3:4]
         pp, pv, vv = cov[:, 0], cov[:, 1], cov[:, 2]
         new_mean = mean.copy()
         new_mean[:, :NDIM] += mean[:, NDIM:]
         # F P F^T + Q with F = [[1, 1], [0, 1]] per axis.
         new_cov = np.stack(
-            [pp + 2 * pv + vv + _var(h, self._proc_pos), pv + vv, vv + _var(h, self._proc_vel)],
+            [
+                pp + 2 * pv + vv + _var(h, self._proc_pos),
+                pv + vv,
+                vv + velocity_scale * _var(h, self._proc_vel),
+            ],
             axis=1,
         )
         return new_mean, new_cov

@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-STATE_VERSION = 1
+from services.tracking.tracker.kalman import xyah_to_xyxy
+
+# 2 added each track's last matched box and the scene motion level; 1 still loads.
+STATE_VERSION = 2
 NO_ID = -1
 
 # Phases of a track.
@@ -40,6 +43,7 @@ class TrackTable:
     last_seen: Ints  # frame id of the last match
     mean: Floats  # (n, 8) Kalman state
     cov: Floats  # (n, 3, 4) per-axis covariance blocks, see kalman.py
+    last_box: Floats  # (n, 4) xyxy of the last matched detection
 
     @classmethod
     def empty(cls) -> TrackTable:
@@ -53,6 +57,7 @@ class TrackTable:
             last_seen=np.zeros(0, np.int64),
             mean=np.zeros((0, 8)),
             cov=np.zeros((0, 3, 4)),
+            last_box=np.zeros((0, 4)),
         )
 
     def __len__(self) -> int:
@@ -69,6 +74,7 @@ class TrackTable:
             last_seen=self.last_seen[index],
             mean=self.mean[index],
             cov=self.cov[index],
+            last_box=self.last_box[index],
         )
 
     def extend(self, other: TrackTable) -> TrackTable:
@@ -82,6 +88,7 @@ class TrackTable:
             last_seen=np.concatenate([self.last_seen, other.last_seen]),
             mean=np.concatenate([self.mean, other.mean]),
             cov=np.concatenate([self.cov, other.cov]),
+            last_box=np.concatenate([self.last_box, other.last_box]),
         )
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -96,6 +103,7 @@ class TrackTable:
             self.last_seen.tolist(),
             self.mean.tolist(),
             self.cov.tolist(),
+            self.last_box.tolist(),
             strict=True,
         )
         return [
@@ -109,18 +117,26 @@ class TrackTable:
                 "last_seen": seen,
                 "mean": mean,
                 "cov": cov,
+                "last_box": box,
             }
-            for tid, phase, cls, score, hits, start, seen, mean, cov in columns
+            for tid, phase, cls, score, hits, start, seen, mean, cov, box in columns
         ]
 
     @classmethod
     def from_list(cls, tracks: list[dict[str, Any]]) -> TrackTable:
+        """Tracks from `to_list`; a version-1 track has no last box and gets its estimate's."""
         if not tracks:
             return cls.empty()
         mean = np.asarray([t["mean"] for t in tracks], dtype=np.float64)
         cov = np.asarray([t["cov"] for t in tracks], dtype=np.float64)
         if mean.shape != (len(tracks), 8) or cov.shape != (len(tracks), 3, 4):
             raise ValueError(f"bad track state shapes {mean.shape}, {cov.shape}")
+        if all("last_box" in t for t in tracks):
+            last_box = np.asarray([t["last_box"] for t in tracks], dtype=np.float64)
+        else:
+            last_box = xyah_to_xyxy(mean[:, :4])
+        if last_box.shape != (len(tracks), 4):
+            raise ValueError(f"bad last box shape {last_box.shape}")
 
         def ints(key: str) -> Ints:
             return np.asarray([int(t[key]) for t in tracks], dtype=np.int64)
@@ -135,4 +151,5 @@ class TrackTable:
             last_seen=ints("last_seen"),
             mean=mean,
             cov=cov,
+            last_box=last_box,
         )
