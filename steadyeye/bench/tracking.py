@@ -5,8 +5,9 @@ sequences with their public ACF detections) and four synthetic ones, and scores 
 every baseline: supervision's ByteTrack and roboflow `trackers`' ByteTrack, SORT and OC-SORT.
 `bench_tracking` runs one sequence (any MOT layout directory).
 
-Both trackers get the same detections (det/det.txt) in the same run; each reports, per frame,
-the detection boxes it assigned to a confirmed track, and both outputs are scored the same way
+Every tracker gets the same detections (det/det.txt) in the same run; each reports, per frame,
+its confirmed tracks' boxes (ours its smoothed estimate, as ByteTrack's and OC-SORT's reference
+code do; the baselines' libraries the matched detection), and all are scored the same way
 (`steadyeye.bench.scoring`: HOTA, MOTA, IDF1, ID switches on the ground truth filtered as
 TrackEval does for MOT17). No images are read.
 

@@ -127,7 +127,11 @@ class ByteTracker:
         safe = np.where(valid[:, None], boxes, 0.0)
         iou = iou_matrix(xyah_to_xyxy(t.mean[:, :4]), safe)
         forbidden = t.cls[:, None] != classes[None, :] if cfg.class_aware else None
-        turn = self._direction_cost(t, boxes) if cfg.direction_weight > 0 else None
+        turn = self._direction_cost(t, safe) if cfg.direction_weight > 0 else None
+        if turn is not None:
+            turn *= cfg.direction_weight
+        # A moving camera moves every box: the gates widen with the scene's motion.
+        widen = motion**cfg.scene_gate_power
 
         def match(
             rows: Index, cols: Index, thresh: float, fuse: bool
@@ -135,14 +139,13 @@ class ByteTracker:
             """Match t[rows] to detections[cols]; all results are global indices."""
             if len(rows) == 0 or len(cols) == 0:
                 return _NONE, _NONE, rows, cols
-            sub = iou[rows][:, cols]
+            pairs = np.ix_(rows, cols)
+            sub = iou[pairs]
             cost = 1.0 - sub * scores[cols] if fuse else 1.0 - sub
             if turn is not None:
-                cost = cost + cfg.direction_weight * turn[rows][:, cols]
-            # A moving camera moves every box: the gate widens with the scene's motion.
-            gate = 1.0 - (1.0 - thresh) / motion**cfg.scene_gate_power
+                cost += turn[pairs]
             r, c, free_r, free_c = linear_assignment(
-                cost, gate, None if forbidden is None else forbidden[rows][:, cols]
+                cost, 1.0 - (1.0 - thresh) / widen, None if forbidden is None else forbidden[pairs]
             )
             return rows[r], cols[c], rows[free_r], cols[free_c]
 
