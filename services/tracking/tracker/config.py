@@ -32,8 +32,8 @@ class TrackerConfig:
     # Confirmed tracks still unmatched after stages 1-2 get one more chance at the high
     # detections left, by IoU with their last matched box rather than their prediction
     # (OC-SORT's observation-centric recovery): a track whose prediction ran off while it was
-    # occluded is found where it was last seen instead of the object getting a new id.
-    # Cost 1 - IoU; None disables.
+    # occluded is found where it was last seen instead of the object getting a new id. Cost
+    # 1 - IoU; skipped while the scene moves (scene_motion_ref); None disables.
     recovery_thresh: float | None = 0.8
     # Weight the IoU by the detection score in stages 1 and 3, so a confident detection wins a
     # tie between overlapping candidates.
@@ -68,10 +68,11 @@ class TrackerConfig:
     # Scene motion: how far, in box heights, detections land from their predictions on a
     # typical frame (the median over tracks matched in consecutive frames, averaged with weight
     # scene_motion_rate per update). A fixed camera stays near 0.03-0.045; one on a moving car
-    # near 0.1 (docs/tracking.md). Above scene_motion_ref the ratio r = level / ref widens the
-    # Kalman velocity noise by r ** scene_velocity_power (at most scene_motion_max **
-    # that) and relaxes every association gate to 1 - (1 - gate) / r ** scene_gate_power, so
-    # tracks follow a moving camera; below it nothing changes. None disables.
+    # near 0.1 (docs/tracking.md). Above scene_motion_ref, the ratio r = level / ref (capped at
+    # scene_motion_max) multiplies the Kalman velocity noise by r ** scene_velocity_power,
+    # relaxes every association gate to 1 - (1 - gate) / r ** scene_gate_power and skips the
+    # recovery stage, so tracks follow a moving camera; below it nothing changes. None
+    # disables.
     scene_motion_ref: float | None = 0.05
     scene_motion_rate: float = 0.05
     scene_motion_max: float = 2.0
