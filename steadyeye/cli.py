@@ -563,7 +563,15 @@ def bench_drift_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --mot: also write our tracks in MOT results format.",
 )
-def bench_tracking_command(mot_dir: Path | None, out: Path | None) -> None:
+@click.option(
+    "--synthetic",
+    default=4,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Synthetic sequences (seeds 0, 1, ...) beside the real ones; more than 4 is a "
+    "held-out check of the tracker's defaults.",
+)
+def bench_tracking_command(mot_dir: Path | None, out: Path | None, synthetic: int) -> None:
     """Our tracker vs the public baselines on the same detections: HOTA, MOTA, IDF1, ID
     switches, fps (JSON on stdout; without --mot, the table on stderr too)."""
     import tempfile
@@ -575,7 +583,9 @@ def bench_tracking_command(mot_dir: Path | None, out: Path | None) -> None:
         return
     err = Console(stderr=True)
     with tempfile.TemporaryDirectory() as workdir:
-        result = bench_tracking_table(Path(workdir), say=lambda line: err.print(line))
+        result = bench_tracking_table(
+            Path(workdir), say=lambda line: err.print(line), synthetic=synthetic
+        )
     err.print(table_text(result), highlight=False, soft_wrap=True)
     click.echo(json.dumps(result, indent=2))
 

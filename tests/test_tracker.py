@@ -239,7 +239,7 @@ def test_ended_track_id_is_never_reused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("recovery_thresh", "same_id"), [(0.8, True), (None, False)], ids=["recovery", "without"]
+    ("recovery_thresh", "same_id"), [(0.6, True), (None, False)], ids=["recovery", "without"]
 )
 def test_an_occluded_track_is_found_where_it_was_last_seen(
     recovery_thresh: float | None, same_id: bool

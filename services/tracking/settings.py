@@ -17,7 +17,7 @@ class TrackingSettings(ServiceSettings):
     low_for_lost: bool = True
     low_for_tentative: bool = True
     # Re-find an unmatched track by its last matched box (None: off).
-    recovery_thresh: float | None = Field(0.8, ge=0, le=1)
+    recovery_thresh: float | None = Field(0.6, ge=0, le=1)
     # Weight of the direction-consistency cost (0: off).
     direction_weight: float = Field(0.1, ge=0)
     # Scene motion above which the tracker follows a moving camera (None: off).

@@ -24,17 +24,18 @@ class TrackerConfig:
     # every real sequence, and min_hits already keeps one-frame detections from showing.
     new_track_thresh: float = 0.5
     match_thresh: float = 0.8  # stage 1: confirmed tracks vs high detections
-    # Stage 2: confirmed tracks left vs low detections. 0.7 (ByteTrack: 0.5) by measurement:
-    # an object coming out of occlusion overlaps its prediction less (docs/tracking.md).
-    low_match_thresh: float = 0.7
+    # Stage 2: confirmed tracks left vs low detections. ByteTrack's 0.5: looser gates won two
+    # short real sequences but let low-score detections swap ids in held-out crowds.
+    low_match_thresh: float = 0.5
     # Stage 3: tentative tracks vs leftover detections. 0.8 (was 0.7) by measurement.
     tentative_match_thresh: float = 0.8
     # Confirmed tracks still unmatched after stages 1-2 get one more chance at the high
     # detections left, by IoU with their last matched box rather than their prediction
     # (OC-SORT's observation-centric recovery): a track whose prediction ran off while it was
     # occluded is found where it was last seen instead of the object getting a new id. Cost
-    # 1 - IoU; skipped while the scene moves (scene_motion_ref); None disables.
-    recovery_thresh: float | None = 0.8
+    # 1 - IoU; 0.6 (IoU >= 0.4): looser, it hands a lost track a passer-by in a crowd. Skipped
+    # while the scene moves (scene_motion_ref); None disables.
+    recovery_thresh: float | None = 0.6
     # Weight the IoU by the detection score in stages 1 and 3, so a confident detection wins a
     # tie between overlapping candidates.
     fuse_score: bool = True
