@@ -236,8 +236,10 @@ class ByteTracker:
         between prediction and detection over tracks matched in consecutive frames (a track
         back from a gap would count its gap as motion), averaged over updates."""
         cfg = self._config
+        if cfg.scene_motion_ref is None:
+            return self._scene
         steady = (t.phase[rows] == TRACKED) & (t.last_seen[rows] == frame_id - 1)
-        if cfg.scene_motion_ref is None or not steady.any():
+        if not steady.any():
             return self._scene
         predicted = t.mean[rows[steady]]
         measured = boxes[cols[steady]]
