@@ -12,8 +12,9 @@ import numpy as np
 import supervision as sv
 
 from services.alert.rules.models import CameraRules, LineCrossing, Occupancy, ZoneIntrusion
+from services.core.tracks import detected
 from steadyeye.v1.detections_pb2 import Detections
-from steadyeye.v1.tracks_pb2 import Tracks, TrackState
+from steadyeye.v1.tracks_pb2 import Tracks
 
 ZONE_COLOR = sv.Color.from_hex("#ffb000")
 LINE_COLOR = sv.Color.from_hex("#00d0ff")
@@ -46,11 +47,7 @@ class Box:
 def boxes_of(message: Tracks | Detections) -> list[Box]:
     """A Tracks message's live tracks, or a Detections message's boxes."""
     if isinstance(message, Tracks):
-        pairs = [
-            (t.detection, t.track_id)
-            for t in message.tracks
-            if t.state != TrackState.TRACK_STATE_ENDED  # an ended track has left the picture
-        ]
+        pairs = [(t.detection, t.track_id) for t in detected(message)]
     else:
         pairs = [(d, 0) for d in message.detections]
     return [

@@ -186,10 +186,14 @@ def test_the_table_scores_every_tracker_on_every_sequence(tmp_path: Path) -> Non
         check_shape(row, row["sequence"])
         assert set(row["lead"]) == {"hota", "idf1", "id_switches"}
     assert list(result["mean"]) == ["ours", *result["sequences"][0]["baselines"]]
-    # Ours leads every baseline in HOTA on all sequences but TUD-Campus (docs/tracking.md has
-    # the table and why), and in HOTA and IDF1 on the mean.
-    behind = [row["sequence"] for row in result["sequences"] if row["lead"]["hota"] <= 0]
-    assert len(behind) <= 1, behind
+    # Ours leads the best baseline by at least a point of HOTA and of IDF1 on every sequence
+    # (docs/tracking.md has the table), and so on the mean.
+    short = [
+        row["sequence"]
+        for row in result["sequences"]
+        if min(row["lead"]["hota"], row["lead"]["idf1"]) < 1.0
+    ]
+    assert short == []
     for name, theirs in result["mean"].items():
         if name != "ours":
             assert result["mean"]["ours"]["hota"] > theirs["hota"], name
@@ -202,6 +206,7 @@ def test_the_table_scores_every_tracker_on_every_sequence(tmp_path: Path) -> Non
         pytest.param({"scene_motion_ref": None}, "KITTI-13", id="scene-motion-moving-car"),
         pytest.param({"direction_weight": 0.0}, "SYN-8", id="direction-crossings"),
         pytest.param({"recovery_thresh": None}, "SYN-4", id="recovery-occlusions"),
+        pytest.param({"coast_frames": 0}, "TUD-Campus", id="coasting-missed-detections"),
     ],
 )
 def test_each_addition_to_bytetrack_pays(tmp_path: Path, without: dict, sequence: str) -> None:

@@ -27,7 +27,6 @@ from services.capture.strategies import (
     Window,
 )
 from steadyeye.v1.common_pb2 import FrameRef
-from steadyeye.v1.detections_pb2 import Detection
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "capture-strategies.yaml"
@@ -335,16 +334,22 @@ def test_what_track_churn_takes(definition, expected):
 def tracks(frame_id: int, *items: tuple[int, int, tuple[float, float, float, float]]) -> Tracks:
     message = Tracks(ref=FrameRef(camera_id="cam-1", frame_id=frame_id))
     for track_id, state, box in items:
-        detection = Detection(class_name="person", score=0.9)
-        detection.box.x1, detection.box.y1, detection.box.x2, detection.box.y2 = box
-        message.tracks.append(Track(track_id=track_id, state=state, detection=detection))
+        track = Track(track_id=track_id, state=state)
+        if state == COASTED:  # a prediction: no detection
+            target = track.box
+        else:
+            track.detection.class_name, track.detection.score = "person", 0.9
+            target = track.detection.box
+        target.x1, target.y1, target.x2, target.y2 = box
+        message.tracks.append(track)
     return message
 
 
-STARTED, UPDATED, ENDED = (
+STARTED, UPDATED, ENDED, COASTED = (
     TrackState.TRACK_STATE_STARTED,
     TrackState.TRACK_STATE_UPDATED,
     TrackState.TRACK_STATE_ENDED,
+    TrackState.TRACK_STATE_COASTED,
 )
 BOX = (10.0, 10.0, 50.0, 90.0)
 
@@ -379,6 +384,16 @@ def test_a_track_starting_where_another_was_just_lost_is_an_id_switch():
     late = TrackMemory(switch_lookback=2)
     late.observe(tracks(10, (1, STARTED, BOX)))
     assert late.observe(tracks(14, (3, STARTED, BOX))).switches == ()
+
+
+def test_a_coasted_track_is_lost_to_churn_and_its_life_ends_at_its_last_match():
+    memory = TrackMemory(switch_lookback=10)
+    memory.observe(tracks(10, (1, STARTED, BOX)))
+    memory.observe(tracks(11, (1, COASTED, (14, 10, 54, 90))))
+    churn = memory.observe(tracks(12, (1, COASTED, (18, 10, 58, 90)), (2, STARTED, BOX)))
+    [switch] = churn.switches  # the new track took over where the coasting one was last seen
+    assert (switch.old_id, switch.new_id, switch.gap) == (1, 2, 2)
+    assert memory.observe(tracks(42, (1, ENDED, (0, 0, 0, 0)))).ended == (Ended(1, 10, 10),)
 
 
 def test_a_flood_of_tracks_cannot_grow_memory_without_bound():

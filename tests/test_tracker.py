@@ -388,6 +388,59 @@ def test_stale_frame_id_is_reported_and_changes_nothing(stale_id: int) -> None:
 # --- snapshot / restore -----------------------------------------------------------------------
 
 
+# --- coasting -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("coast_frames", "hidden", "coasted"), [(3, 2, 2), (3, 6, 3), (1, 6, 1), (0, 6, 0)]
+)
+def test_a_missed_track_is_reported_at_its_prediction_for_coast_frames(
+    coast_frames: int, hidden: int, coasted: int
+) -> None:
+    # It walks right at 4 px a frame and the detector misses it for `hidden` frames.
+    tracker = ByteTracker(TrackerConfig(coast_frames=coast_frames))
+    reported: dict[int, tuple[list[int], np.ndarray]] = {}
+    ids = set()
+    for f in range(1, 21 + hidden):
+        fr = Frame()
+        if not 11 <= f < 11 + hidden:
+            fr.add(box(100 + 4 * f, 300))
+        u = step(tracker, fr, f)
+        ids |= {int(i) for i in u.track_ids if i > 0}
+        if len(u.coasting_ids):
+            reported[f] = (u.coasting_ids.tolist(), u.coasting_boxes)
+    assert sorted(reported) == list(range(11, 11 + coasted))
+    for f, (coasting, boxes) in reported.items():
+        assert coasting == [1]
+        np.testing.assert_allclose(boxes[0], box(100 + 4 * f, 300), atol=3)  # where it went
+    assert ids == {1}  # and it is re-found under its id
+
+
+def test_a_tentative_track_never_coasts() -> None:
+    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    for f, seen in enumerate([True, True, False, False], start=1):
+        fr = Frame()
+        if seen:
+            fr.add(box(100, 300))
+        assert step(tracker, fr, f).coasting_ids.tolist() == []
+
+
+@pytest.mark.parametrize(("amplitude", "coasts"), [(0.0, True), (4.0, True), (20.0, False)])
+def test_nothing_coasts_while_the_camera_moves(amplitude: float, coasts: bool) -> None:
+    # Late in the sway the detector misses one person for two frames; a swaying camera's
+    # prediction would put the box where the person is not.
+    tracker = ByteTracker()
+    coasted = []
+    for f, fr in sway(amplitude):
+        if f in (100, 101):
+            fr = Frame(fr.boxes[1:], fr.scores[1:], fr.classes[1:])
+            coasted += step(tracker, fr, f).coasting_ids.tolist()
+        else:
+            step(tracker, fr, f)
+    assert coasted == ([1, 1] if coasts else [])
+    assert (tracker.to_state()["scene_motion"] > tracker.config.scene_motion_ref) is not coasts
+
+
 @pytest.mark.parametrize("split", [1, 2, 37, 100])
 @pytest.mark.parametrize(
     "config",
@@ -425,8 +478,11 @@ def test_restored_tracker_continues_exactly(split: int, config: TrackerConfig) -
         assert np.array_equal(g.track_ids, e.track_ids)
         assert np.array_equal(g.boxes, e.boxes, equal_nan=True)
         assert (g.started, g.ended, g.stale) == (e.started, e.ended, e.stale)
+        assert np.array_equal(g.coasting_ids, e.coasting_ids)
+        assert np.array_equal(g.coasting_boxes, e.coasting_boxes)
     assert restored.to_state() == whole.to_state()
     assert any(u.ended for u in expected) and max(max(u.started, default=0) for u in got) > 5
+    assert any(len(u.coasting_ids) for u in expected) or config.scene_motion_ref == 0.005
 
 
 def test_state_is_plain_json_with_version() -> None:
@@ -556,6 +612,7 @@ def test_invalid_rows_are_ignored_and_shapes_checked() -> None:
         {"scene_motion_ref": 0.0},
         {"scene_motion_rate": 1.5},
         {"scene_motion_max": 0.5},
+        {"coast_frames": -1},
     ],
 )
 def test_config_rejects_nonsense(kwargs: dict[str, float]) -> None:
@@ -579,6 +636,9 @@ def test_invariants_on_random_streams(seed: int, split: int) -> None:
         assert not ended & set(shown)  # an ended id never comes back
         assert not ended & set(u.ended)  # and ends once
         assert set(u.started) <= set(shown)  # a started id is shown in its first frame
+        coasting = u.coasting_ids.tolist()
+        assert not set(coasting) & (set(shown) | ended | set(u.ended))  # missed, not gone
+        assert coasting == sorted(coasting) and set(coasting) <= set(started)
         started += u.started
         ended |= set(u.ended)
         assert set(shown) <= set(started)

@@ -1,4 +1,5 @@
-"""The tracking service keeps track ids through a kill -9 and restart mid-stream."""
+"""The tracking service keeps track ids through a kill -9 and restart mid-stream, and publishes a
+missed track as coasting."""
 
 from __future__ import annotations
 
@@ -10,19 +11,30 @@ import pytest
 
 from services.core.messages import schema_headers
 from services.tracking.tracker import ByteTracker, TrackerConfig
+from steadyeye.v1.detections_pb2 import Detections
 from steadyeye.v1.tracks_pb2 import Tracks, TrackState
 from tests.scenes import detections
 
 pytestmark = pytest.mark.stack
 FRAMES = 60
+# Frames where the detector misses the first walker, before and after the kill: its track
+# coasts through them.
+MISSED = {12, 13, 40, 41}
+
+
+def detected(camera_id: str, frame_id: int) -> Detections:
+    message = detections(camera_id, frame_id)
+    if frame_id in MISSED:
+        del message.detections[0]
+    return message
 
 
 def reference(camera_id: str) -> tuple[dict[int, list[int]], dict[int, np.ndarray]]:
-    """Track ids and track boxes per frame from an uninterrupted tracker on the same
-    detections."""
+    """Track ids and track boxes per frame (coasting tracks included) from an uninterrupted
+    tracker on the same detections."""
     tracker, ids, boxes_of = ByteTracker(TrackerConfig()), {}, {}
     for frame_id in range(FRAMES):
-        message = detections(camera_id, frame_id)
+        message = detected(camera_id, frame_id)
         boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in message.detections])
         update = tracker.update(
             boxes,
@@ -30,13 +42,15 @@ def reference(camera_id: str) -> tuple[dict[int, list[int]], dict[int, np.ndarra
             [d.class_id for d in message.detections],
             frame_id,
         )
+        # As published: the matched tracks, then the coasting ones.
         ids[frame_id] = [int(i) for i in update.track_ids if i > 0]
-        boxes_of[frame_id] = update.boxes[update.track_ids > 0]
+        ids[frame_id] += update.coasting_ids.tolist()
+        boxes_of[frame_id] = np.vstack([update.boxes[update.track_ids > 0], update.coasting_boxes])
     return ids, boxes_of
 
 
 def send(pipeline, camera_id: str, frame_id: int) -> None:
-    message = detections(camera_id, frame_id)
+    message = detected(camera_id, frame_id)
     pipeline.send_raw(
         message.SerializeToString(),
         schema_headers(message),
@@ -62,6 +76,9 @@ def test_track_ids_survive_a_kill_and_restart_of_the_tracker(stack, pipeline, ca
     boxes_by_frame: dict[int, np.ndarray] = {}
     for message in received:  # at-least-once: a redelivered frame must carry the same ids
         live = [t for t in message.tracks if t.state != TrackState.TRACK_STATE_ENDED]
+        coasted = [t for t in live if t.state == TrackState.TRACK_STATE_COASTED]
+        assert len(coasted) == (message.ref.frame_id in MISSED)
+        assert not any(t.HasField("detection") for t in coasted)
         ids = [t.track_id for t in live]
         assert by_frame.setdefault(message.ref.frame_id, ids) == ids
         boxes_by_frame[message.ref.frame_id] = np.array(

@@ -20,6 +20,7 @@ from services.tracking.tracker import TrackerConfig
         ({"STEADYEYE_TRACKING_SCENE_MOTION": "false"}, TrackerConfig(scene_motion_ref=None)),
         ({"STEADYEYE_TRACKING_SCENE_MOTION_REF": "0.08"}, TrackerConfig(scene_motion_ref=0.08)),
         ({"STEADYEYE_TRACKING_MIN_HITS": "3"}, TrackerConfig(min_hits=3)),
+        ({"STEADYEYE_TRACKING_COAST_FRAMES": "0"}, TrackerConfig(coast_frames=0)),
     ],
 )
 def test_settings_become_the_tracker_config(environ: dict, expected: TrackerConfig) -> None:
@@ -32,6 +33,7 @@ def test_settings_become_the_tracker_config(environ: dict, expected: TrackerConf
         {"STEADYEYE_TRACKING_RECOVERY_TRESH": "0.5"},
         {"STEADYEYE_TRACKING_SCENE_MOTION_REF": "0"},
         {"STEADYEYE_TRACKING_DIRECTION_WEIGHT": "-1"},
+        {"STEADYEYE_TRACKING_COAST_FRAMES": "-1"},
     ],
 )
 def test_bad_settings_are_refused(environ: dict) -> None:

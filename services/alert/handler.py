@@ -31,10 +31,11 @@ from services.core.messages import Output
 from services.core.payload_keys import frame_key
 from services.core.settings import TopicSettings
 from services.core.statestore import StateStore
+from services.core.tracks import detected
 from steadyeye.v1.alerts_pb2 import Alert, AlertState, Severity
 from steadyeye.v1.common_pb2 import FrameRef
 from steadyeye.v1.drift_pb2 import DriftEvent, DriftState
-from steadyeye.v1.tracks_pb2 import Tracks, TrackState
+from steadyeye.v1.tracks_pb2 import Tracks
 
 log = logging.getLogger(__name__)
 # Resolutions are not counted: per rule, one alert per episode, as before drift rules.
@@ -56,7 +57,8 @@ def _timestamp(seconds: float) -> Timestamp:
 
 
 def to_observation(message: Tracks) -> FrameObservation:
-    """The engine's view of a Tracks message: live tracks only (an ended track has left)."""
+    """The engine's view of a Tracks message: the tracks seen in its frame (an ended track has
+    left; a coasted one was not seen, and the rules keep it as they keep any unseen track)."""
     quality = message.quality if message.HasField("quality") else None
     return FrameObservation(
         camera_id=message.ref.camera_id,
@@ -69,8 +71,7 @@ def to_observation(message: Tracks) -> FrameObservation:
                 (t.detection.box.x1, t.detection.box.y1, t.detection.box.x2, t.detection.box.y2),
                 t.detection.score,
             )
-            for t in message.tracks
-            if t.state != TrackState.TRACK_STATE_ENDED
+            for t in detected(message)
         ),
         brightness=quality.brightness if quality else None,
         sharpness=quality.sharpness if quality else None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from services.capture.strategies import ChurnFacts, Ended, Switch
+from services.core.tracks import DETECTED, detected
 from steadyeye.v1.tracks_pb2 import Tracks, TrackState
 
 K = TypeVar("K")
@@ -78,7 +79,7 @@ class TrackMemory:
             return None
         self._cameras[camera_id] = camera
         # Lost, not matched in this frame: what a new track may have taken over from.
-        present = {track.track_id for track in message.tracks}
+        present = {track.track_id for track in detected(message)}
         lost = [
             (track_id, track)
             for track_id, track in camera.tracks.items()
@@ -91,6 +92,8 @@ class TrackMemory:
                 if gone is not None and gone.first is not None:
                     ended.append(Ended(track.track_id, gone.first, gone.last))
                 continue
+            if track.state not in DETECTED:
+                continue  # coasted: not seen in this frame, so lost as far as churn goes
             b = track.detection.box
             box = (b.x1, b.y1, b.x2, b.y2)
             known = camera.tracks.get(track.track_id)

@@ -77,6 +77,16 @@ class TrackingHandler(Handler):
             )
             if track_id > 0
         ]
+        tracks += [
+            Track(
+                track_id=int(track_id),
+                state=TrackState.TRACK_STATE_COASTED,
+                box=BoundingBox(x1=x1, y1=y1, x2=x2, y2=y2),
+            )
+            for track_id, (x1, y1, x2, y2) in zip(
+                update.coasting_ids.tolist(), update.coasting_boxes.tolist(), strict=True
+            )
+        ]
         tracks += [Track(track_id=t, state=TrackState.TRACK_STATE_ENDED) for t in update.ended]
         track_events.labels(camera_id, "started").inc(len(started))
         track_events.labels(camera_id, "ended").inc(len(update.ended))

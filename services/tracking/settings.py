@@ -16,6 +16,8 @@ class TrackingSettings(ServiceSettings):
     new_track_thresh: float = Field(_DEFAULT.new_track_thresh, ge=0, le=1)
     min_hits: int = Field(_DEFAULT.min_hits, ge=1)  # frames before a track is confirmed
     track_buffer: int = Field(_DEFAULT.track_buffer, ge=0)  # frames a lost track is kept
+    # Frames a missed track is still published, at its prediction (TRACK_STATE_COASTED); 0: off.
+    coast_frames: int = Field(_DEFAULT.coast_frames, ge=0)
     class_aware: bool = _DEFAULT.class_aware
     # Low-score detections also re-find lost tracks and confirm tentative ones.
     low_for_lost: bool = _DEFAULT.low_for_lost
@@ -36,6 +38,7 @@ class TrackingSettings(ServiceSettings):
             new_track_thresh=self.new_track_thresh,
             min_hits=self.min_hits,
             track_buffer=self.track_buffer,
+            coast_frames=self.coast_frames,
             class_aware=self.class_aware,
             low_for_lost=self.low_for_lost,
             low_for_tentative=self.low_for_tentative,

@@ -7,7 +7,8 @@ every baseline: supervision's ByteTrack and roboflow `trackers`' ByteTrack, SORT
 
 Every tracker gets the same detections (det/det.txt) in the same run; each reports, per frame,
 its confirmed tracks' boxes (ours its smoothed estimate, as ByteTrack's and OC-SORT's reference
-code do; the baselines' libraries the matched detection), and all are scored the same way
+code do, and its coasting tracks' predictions; the baselines' libraries the matched detection
+only), and all are scored the same way
 (`steadyeye.bench.scoring`: HOTA, MOTA, IDF1, ID switches on the ground truth filtered as
 TrackEval does for MOT17). No images are read.
 
@@ -91,7 +92,8 @@ def _stack(rows: list[TrackRows]) -> TrackRows:
 
 def run_ours(seq: MotSequence, config: TrackerConfig | None = None) -> tuple[TrackRows, float]:
     """Our tracks (frame, id, x, y, w, h, conf) and frames per second of `update` alone. Each
-    box is the tracker's estimate (as ByteTrack and OC-SORT report), not the raw detection."""
+    box is the tracker's estimate (as ByteTrack and OC-SORT report), not the raw detection;
+    coasting tracks are reported at their prediction, as the service publishes them."""
     cfg = config or TrackerConfig()
     frames = _frames(seq)
     classes = [np.zeros(len(s), dtype=np.int64) for _, _, s in frames]
@@ -104,10 +106,12 @@ def run_ours(seq: MotSequence, config: TrackerConfig | None = None) -> tuple[Tra
     for (f, xyxy, scores), cls in zip(frames, classes, strict=True):
         results.append(tracker.update(xyxy, scores, cls, f))
     elapsed = time.perf_counter() - start
-    rows = [
-        _rows(f, u.track_ids[u.track_ids >= 0], u.boxes[u.track_ids >= 0], scores[u.track_ids >= 0])
-        for (f, _, scores), u in zip(frames, results, strict=True)
-    ]
+    rows = []
+    for (f, _, scores), u in zip(frames, results, strict=True):
+        shown = u.track_ids >= 0
+        rows.append(_rows(f, u.track_ids[shown], u.boxes[shown], scores[shown]))
+        # Coasting tracks (missed for a frame or few): their predicted box, no score.
+        rows.append(_rows(f, u.coasting_ids, u.coasting_boxes, np.zeros(len(u.coasting_ids))))
     return _stack(rows), len(frames) / max(elapsed, 1e-9)
 
 

@@ -26,15 +26,15 @@ from steadyeye.v1 import common_pb2 as steadyeye_dot_v1_dot_common__pb2
 from steadyeye.v1 import detections_pb2 as steadyeye_dot_v1_dot_detections__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19steadyeye/v1/tracks.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\x1a\x1dsteadyeye/v1/detections.proto\"\x96\x01\n\x05Track\x12\x10\n\x08track_id\x18\x01 \x01(\x04\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.steadyeye.v1.TrackState\x12*\n\tdetection\x18\x03 \x01(\x0b\x32\x17.steadyeye.v1.Detection\x12&\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x19.steadyeye.v1.BoundingBox\"\x7f\n\x06Tracks\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12#\n\x06tracks\x18\x02 \x03(\x0b\x32\x13.steadyeye.v1.Track\x12+\n\x07quality\x18\x03 \x01(\x0b\x32\x1a.steadyeye.v1.FrameQuality*r\n\nTrackState\x12\x1b\n\x17TRACK_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRACK_STATE_STARTED\x10\x01\x12\x17\n\x13TRACK_STATE_UPDATED\x10\x02\x12\x15\n\x11TRACK_STATE_ENDED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19steadyeye/v1/tracks.proto\x12\x0csteadyeye.v1\x1a\x19steadyeye/v1/common.proto\x1a\x1dsteadyeye/v1/detections.proto\"\x96\x01\n\x05Track\x12\x10\n\x08track_id\x18\x01 \x01(\x04\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.steadyeye.v1.TrackState\x12*\n\tdetection\x18\x03 \x01(\x0b\x32\x17.steadyeye.v1.Detection\x12&\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x19.steadyeye.v1.BoundingBox\"\x7f\n\x06Tracks\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.steadyeye.v1.FrameRef\x12#\n\x06tracks\x18\x02 \x03(\x0b\x32\x13.steadyeye.v1.Track\x12+\n\x07quality\x18\x03 \x01(\x0b\x32\x1a.steadyeye.v1.FrameQuality*\x8b\x01\n\nTrackState\x12\x1b\n\x17TRACK_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRACK_STATE_STARTED\x10\x01\x12\x17\n\x13TRACK_STATE_UPDATED\x10\x02\x12\x15\n\x11TRACK_STATE_ENDED\x10\x03\x12\x17\n\x13TRACK_STATE_COASTED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'steadyeye.v1.tracks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRACKSTATE']._serialized_start=383
-  _globals['_TRACKSTATE']._serialized_end=497
+  _globals['_TRACKSTATE']._serialized_start=384
+  _globals['_TRACKSTATE']._serialized_end=523
   _globals['_TRACK']._serialized_start=102
   _globals['_TRACK']._serialized_end=252
   _globals['_TRACKS']._serialized_start=254

@@ -15,10 +15,12 @@ class TrackState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRACK_STATE_STARTED: _ClassVar[TrackState]
     TRACK_STATE_UPDATED: _ClassVar[TrackState]
     TRACK_STATE_ENDED: _ClassVar[TrackState]
+    TRACK_STATE_COASTED: _ClassVar[TrackState]
 TRACK_STATE_UNSPECIFIED: TrackState
 TRACK_STATE_STARTED: TrackState
 TRACK_STATE_UPDATED: TrackState
 TRACK_STATE_ENDED: TrackState
+TRACK_STATE_COASTED: TrackState
 
 class Track(_message.Message):
     __slots__ = ("track_id", "state", "detection", "box")

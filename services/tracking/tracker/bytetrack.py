@@ -8,8 +8,9 @@ detections is what fragments tracks); the recovery stage matches confirmed track
 the remaining high detections by their last matched box; stage 3 matches tentative tracks to
 what is left; leftovers confident enough start tentative tracks. A tentative track is
 confirmed, and only then gets an id, after min_hits consecutive matched updates: one miss
-removes it, so a flickering false positive never surfaces. The settings and what each was
-measured to do are in config.py and docs/tracking.md.
+removes it, so a flickering false positive never surfaces. A confirmed track missed for a few
+frames is reported at its prediction (coasting), as DeepSORT reports one frame. The settings
+and what each was measured to do are in config.py and docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class TrackUpdate:
     started: ids confirmed in this update. ended: ids that ended in this update (lost longer
     than the buffer, or dropped as the younger of two tracks on one object); each id is
     reported once. stale: frame_id was not after the last processed one; nothing changed.
+    coasting_ids / coasting_boxes: confirmed tracks no detection matched in this frame, missed
+    for at most coast_frames frames, in id order, with their predicted xyxy box: an object
+    briefly occluded or missed by the detector is still reported where it should be.
     """
 
     frame_id: int
@@ -55,6 +59,8 @@ class TrackUpdate:
     started: list[int] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
     stale: bool = False
+    coasting_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    coasting_boxes: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 4)))
 
 
 class ByteTracker:
@@ -209,13 +215,27 @@ class ByteTracker:
         self._tracks = t.take(~dropped) if dropped.any() else t
         self._last_frame = frame_id
         self._scene = scene
+        coasting = self._coasting(motion)
         return TrackUpdate(
             frame_id,
             track_ids,
             track_boxes,
             started=t.track_id[fresh_rows].tolist(),
             ended=ended,
+            coasting_ids=self._tracks.track_id[coasting],
+            coasting_boxes=xyah_to_xyxy(self._tracks.mean[coasting, :4]),
         )
+
+    def _coasting(self, motion: float) -> Index:
+        """Rows of the confirmed tracks missed for at most coast_frames frames, in id order
+        (their mean is this frame's prediction); none while the camera moves, as predictions
+        then drift off their objects within a frame or two."""
+        t, frames = self._tracks, self._config.coast_frames
+        if frames == 0 or motion > 1.0 or len(t) == 0:
+            return _NONE
+        missed = (t.phase == LOST) & (self._last_frame - t.last_seen <= frames)
+        rows = (missed & (t.track_id != NO_ID)).nonzero()[0]
+        return rows[np.argsort(t.track_id[rows])]
 
     def _scene_ratio(self) -> float:
         """Scene motion over its reference, in [1, scene_motion_max]; 1 for a still scene."""
