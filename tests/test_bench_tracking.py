@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import os
 import re
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from steadyeye.bench.tracking import (
     table_text,
     with_probabilities,
 )
+from steadyeye.bench.tracking_speed import bench_tracking_speed, speed_sequence
 
 # Our tracker may trail the baseline by this much (it confirms no track on the first frame,
 # where supervision's confirms every detection).
@@ -229,3 +231,25 @@ def test_more_synthetic_seeds_widen_the_table(tmp_path: Path) -> None:
     names = [s.name for s in bundled_sequences(tmp_path, synthetic=6)]
     assert names[-6:] == [f"SYN-{seed}" for seed in range(6)]
     assert [s.name for s in bundled_sequences(tmp_path, synthetic=0)] == names[:-6]
+
+
+def test_speed_bench_times_every_tracker_on_one_core() -> None:
+    before = os.sched_getaffinity(0)
+    result = bench_tracking_speed(objects=4, updates=60, rounds=1)
+    assert os.sched_getaffinity(0) == before  # pinned only while timing
+    names = list(result["updates_per_s"])
+    assert names[:2] == ["ours", "ours (ByteTrack stages only)"]
+    assert [n.split(" ")[0] for n in names[2:]] == list(BASELINES)
+    assert all(rate > 0 for rate in result["updates_per_s"].values())
+    assert result["ratio_to_ours"]["ours"] == 1.0
+    assert (result["objects"], result["updates"], result["rounds"]) == (4, 60, 1)
+
+
+def test_speed_stream_keeps_every_object_in_frame_and_misses_some() -> None:
+    seq = speed_sequence(objects=10, updates=300)
+    assert np.array_equal(seq.dets, speed_sequence(objects=10, updates=300).dets)
+    real = seq.dets[seq.dets[:, 5] >= 0.5]  # the walkers (false positives score up to 0.7)
+    per_frame = np.bincount(real[:, 0].astype(int), minlength=301)[1:]
+    assert 7 <= per_frame.mean() <= 10.5 and per_frame.min() >= 3
+    x, y, w, h = real[:, 1:5].T
+    assert (x >= -5).all() and (x + w <= 1285).all() and (y >= -5).all() and (y + h <= 725).all()
