@@ -62,8 +62,12 @@ def speed_sequence(objects: int = OBJECTS, updates: int = UPDATES, seed: int = 0
 
 
 @contextmanager
-def one_core() -> Iterator[int]:
-    """Run the block on the lowest CPU this process may use; yields that CPU."""
+def one_core() -> Iterator[int | None]:
+    """Run the block on the lowest CPU this process may use; yields that CPU (None where the
+    platform cannot pin, e.g. macOS: the figures are then for an unpinned process)."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
     allowed = os.sched_getaffinity(0)
     cpu = min(allowed)
     os.sched_setaffinity(0, {cpu})
@@ -79,9 +83,10 @@ def bench_tracking_speed(
     """Updates per second of ours (defaults, and ByteTrack's stages only) and of every
     baseline on the same stream, best of `rounds`, and each as a ratio to ours.
 
-    Returns {"objects", "updates", "rounds", "cpu", "updates_per_s": {name: rate},
-    "ratio_to_ours": {name: rate / ours}}; "ours" and "ours (ByteTrack stages only)" come
-    first, then the baselines with their library versions."""
+    Returns {"objects", "updates", "rounds", "cpu" (the CPU pinned to, or None),
+    "updates_per_s": {name: rate}, "ratio_to_ours": {name: rate / ours}}; "ours" and
+    "ours (ByteTrack stages only)" come first, then the baselines with their library
+    versions."""
     seq = speed_sequence(objects, updates)
     runs = {
         "ours": lambda: run_ours(seq)[1],
