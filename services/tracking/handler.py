@@ -90,6 +90,8 @@ class TrackingHandler(Handler):
         tracks += [Track(track_id=t, state=TrackState.TRACK_STATE_ENDED) for t in update.ended]
         track_events.labels(camera_id, "started").inc(len(started))
         track_events.labels(camera_id, "ended").inc(len(update.ended))
+        # Track-frames the detector missed: a rising rate is a detector losing what it saw.
+        track_events.labels(camera_id, "coasted").inc(len(update.coasting_ids))
         trace.get_current_span().set_attribute("steadyeye.track_count", len(tracks))
         out = Tracks(ref=message.ref, tracks=tracks, quality=message.quality)
         return [Output(self._topic, camera_id, out)]
