@@ -587,9 +587,9 @@ def bench_tracking_command(
     from steadyeye.bench.tracking import bench_tracking, bench_tracking_table, table_text
 
     if speed:
-        from steadyeye.bench.tracking_speed import bench_tracking_speed
+        from steadyeye.bench.tracking_speed import ROUNDS, bench_tracking_speed
 
-        Console(stderr=True).print("[dim]timing every tracker, best of 3 rounds, one core[/dim]")
+        Console(stderr=True).print(f"[dim]timing every tracker, best of {ROUNDS}, one core[/dim]")
         click.echo(json.dumps(bench_tracking_speed(), indent=2))
         return
     if mot_dir is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from steadyeye.v1.common_pb2 import BoundingBox, FrameRef
 from steadyeye.v1.detections_pb2 import Detection, Detections
@@ -50,3 +51,13 @@ def detections(
             for w in walkers
         ],
     )
+
+
+class NoState:
+    """A tracker state store that keeps nothing: every camera starts fresh."""
+
+    def load(self, key: str) -> None:
+        return None
+
+    def save_many(self, states: dict[str, Any]) -> None:
+        pass

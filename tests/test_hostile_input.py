@@ -56,6 +56,7 @@ from steadyeye.v1.detections_pb2 import Detection, Detections, ModelRef
 from steadyeye.v1.drift_pb2 import DriftEvent, SignalDrift
 from steadyeye.v1.frames_pb2 import Frame, ImageEncoding, ReadyFrame
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
+from tests.scenes import NoState
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "tests" / "data" / "rules.yaml"
@@ -792,14 +793,6 @@ def test_tensors_of_any_size_are_accepted_only_at_the_model_input_size(inference
 
 
 # --- Detections -> tracker: TrackingHandler.handle -------------------------------------------
-
-
-class NoState:
-    def load(self, key: str) -> None:
-        return None
-
-    def save_many(self, states: dict[str, Any]) -> None:
-        pass
 
 
 def tracker() -> TrackingHandler:

@@ -4,8 +4,6 @@ the frame (a COASTED one was not seen, an ENDED one has left)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from prometheus_client import REGISTRY
 
@@ -17,6 +15,7 @@ from steadyeye.annotate import boxes_of
 from steadyeye.v1.common_pb2 import BoundingBox, FrameRef
 from steadyeye.v1.detections_pb2 import Detection, Detections
 from steadyeye.v1.tracks_pb2 import Track, Tracks, TrackState
+from tests.scenes import NoState
 
 
 def frame() -> Tracks:
@@ -44,14 +43,6 @@ def frame() -> Tracks:
 )
 def test_only_tracks_detected_in_the_frame_are_seen_in_it(consumer, ids_seen) -> None:
     assert consumer(frame()) == ids_seen
-
-
-class NoState:
-    def load(self, key: str) -> None:
-        return None
-
-    def save_many(self, states: dict[str, Any]) -> None:
-        pass
 
 
 def coasted_count(camera_id: str) -> float:

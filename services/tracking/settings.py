@@ -32,17 +32,15 @@ class TrackingSettings(ServiceSettings):
     scene_motion_ref: float = Field(_DEFAULT.scene_motion_ref or 1.0, gt=0)
 
     def tracker_config(self) -> TrackerConfig:
+        # Every knob named as in TrackerConfig is copied; the two with a switch are None when off.
         return TrackerConfig(
-            high_thresh=self.high_thresh,
-            low_thresh=self.low_thresh,
-            new_track_thresh=self.new_track_thresh,
-            min_hits=self.min_hits,
-            track_buffer=self.track_buffer,
-            coast_frames=self.coast_frames,
-            class_aware=self.class_aware,
-            low_for_lost=self.low_for_lost,
-            low_for_tentative=self.low_for_tentative,
+            **self.model_dump(include=_COPIED),
             recovery_thresh=self.recovery_thresh if self.recovery else None,
-            direction_weight=self.direction_weight,
             scene_motion_ref=self.scene_motion_ref if self.scene_motion else None,
         )
+
+
+_COPIED = (TrackingSettings.model_fields.keys() & TrackerConfig.__dataclass_fields__.keys()) - {
+    "recovery_thresh",
+    "scene_motion_ref",
+}
