@@ -64,10 +64,13 @@ def test_low_priority_cameras_give_way_first_and_high_priority_ones_keep_flowing
     pipeline.read(pipeline.topics.frames, count, 1, 10)  # everything there, for 10 s
     sent = {camera: len(found) for camera, found in ids.items()}
     # High cameras publish while the backlog is under the whole limit, low ones only under
-    # their share of it (0.5): with the pipeline behind, that is most of the time. (Measured
-    # here: 131 and 148 frames against 34 and 24 in 20 s.) Every camera reads far faster than
-    # the pipeline infers, so all of them drop frames; the low ones publish little else.
-    for h in high:
-        for lo in low:
-            assert sent[h] > 2 * sent[lo], (sent, dict(lost))
+    # their share of it (0.5). Each time inference drains the backlog to d < 20, the four
+    # share the 20 - d frames up to the low share and the two high ones alone take the next 20:
+    # three to one at a full drain, more at a shallower one (frames held while backlogged and
+    # threads racing past the check lower it). Compared by priority, not camera by camera: how
+    # the frames of one priority split between its cameras is thread scheduling. (Measured
+    # here: 279 against 58 frames in 20 s, and 387 against 153 on a busy CI run.) Every camera
+    # reads far faster than the pipeline infers, so all of them drop frames.
+    high_sent, low_sent = sum(sent[c] for c in high), sum(sent[c] for c in low)
+    assert high_sent > 1.5 * low_sent, (sent, dict(lost))
     assert all(sent[c] > 0 for c in high) and all(lost[c] > 0 for c in low), (sent, dict(lost))
